@@ -1,0 +1,121 @@
+/* The op layer: every op a *_forward / *_backward pair on device tensors.
+ * Argument order (after ctx): outputs, saved activations, inputs, parameters,
+ * dimensions. Forward saves exactly what backward needs.
+ * EVERY backward ACCUMULATES (+=) into all its gradient outputs, input
+ * gradients included, so residual branches add up without extra kernels: the
+ * caller zeroes gradient buffers once before a block's backward walk.
+ * Sizes never need to be multiples of a work-group size. Shapes are checked
+ * (element counts) and a mismatch fails with a message naming op and argument. */
+#ifndef DB_OPS_H
+#define DB_OPS_H
+#include "../runtime/db.h"
+
+/* linear.c: out = inp @ weight^T + bias, through CLBlast.
+ * dinp += dout @ weight; dweight += dout^T @ inp (one GEMM over all N rows);
+ * dbias += column sums of dout (a GEMV with a ones vector). */
+void linear_forward(db_ctx *ctx, db_tensor out /* (N,OC) */, db_tensor inp /* (N,IC) */,
+                    db_tensor weight /* (OC,IC) */, db_tensor bias /* (OC) or DB_NULL */, int N, int IC, int OC);
+void linear_backward(db_ctx *ctx, db_tensor dinp /* (N,IC) or DB_NULL */, db_tensor dweight /* (OC,IC) */,
+                     db_tensor dbias /* (OC) or DB_NULL */, db_tensor dout /* (N,OC) */, db_tensor inp,
+                     db_tensor weight, int N, int IC, int OC);
+
+/* layernorm.c: no affine. out = (x - mean) * rstd, rstd = 1/sqrt(var + eps). */
+void layernorm_forward(db_ctx *ctx, db_tensor out /* (N,C) */, db_tensor mean /* (N) */, db_tensor rstd /* (N) */,
+                       db_tensor inp /* (N,C) */, int N, int C, float eps);
+void layernorm_backward(db_ctx *ctx, db_tensor dinp /* (N,C) */, db_tensor dout /* (N,C) */, db_tensor inp,
+                        db_tensor mean, db_tensor rstd, int N, int C);
+
+/* modulate.c: AdaLN modulation out = x * (1 + scale[b]) + shift[b], broadcast over
+ * the T tokens of sample b. shift and scale are C-wide column ranges of the
+ * packed per-sample modulation tensor mod (B, ld) produced by adaLN's linear:
+ * shift = mod[b, shift_col : shift_col+C], scale = mod[b, scale_col : scale_col+C]. */
+void modulate_forward(db_ctx *ctx, db_tensor out /* (B,T,C) */, db_tensor inp /* (B,T,C) */,
+                      db_tensor mod /* (B,ld) */, int shift_col, int scale_col, int B, int T, int C, int ld);
+void modulate_backward(db_ctx *ctx, db_tensor dinp /* (B,T,C) */, db_tensor dmod /* (B,ld) */,
+                       db_tensor dout /* (B,T,C) */, db_tensor inp, db_tensor mod, int shift_col,
+                       int scale_col, int B, int T, int C, int ld);
+
+/* gated_residual.c: out = x + gate[b] ⊙ y, gate = mod[b, gate_col : gate_col+C].
+ * out may alias x (in-place residual update). */
+void gated_residual_forward(db_ctx *ctx, db_tensor out /* (B,T,C) */, db_tensor x /* (B,T,C) */,
+                            db_tensor y /* (B,T,C) */, db_tensor mod /* (B,ld) */, int gate_col, int B,
+                            int T, int C, int ld);
+void gated_residual_backward(db_ctx *ctx, db_tensor dx /* (B,T,C) */, db_tensor dy /* (B,T,C) */,
+                             db_tensor dmod /* (B,ld) */, db_tensor dout /* (B,T,C) */, db_tensor y,
+                             db_tensor mod, int gate_col, int B, int T, int C, int ld);
+
+/* silu.c: out = x * sigmoid(x). gelu.c: tanh approximation of GELU. */
+void silu_forward(db_ctx *ctx, db_tensor out /* (n) */, db_tensor inp /* (n) */, size_t n);
+void silu_backward(db_ctx *ctx, db_tensor dinp, db_tensor dout, db_tensor inp, size_t n);
+void gelu_forward(db_ctx *ctx, db_tensor out /* (n) */, db_tensor inp /* (n) */, size_t n);
+void gelu_backward(db_ctx *ctx, db_tensor dinp, db_tensor dout, db_tensor inp, size_t n);
+
+/* attention.c: multi-head self-attention on packed qkv (B,T,3C) laid out
+ * [q | k | v], head h using columns h*hs..(h+1)*hs of each, hs = C/NH.
+ * mode ATTN_BIDIRECTIONAL, ATTN_CAUSAL (query i sees keys j <= i) or
+ * ATTN_MASK (query i sees key j where mask[i*T+j] != 0; a query that sees no
+ * key outputs zeros). Scores are scaled by 1/sqrt(hs); softmax subtracts the
+ * row max. Saved: qkvr (the permuted q,k,v) and att (the probabilities). */
+enum { ATTN_BIDIRECTIONAL = 0, ATTN_CAUSAL = 1, ATTN_MASK = 2 };
+void attention_forward(db_ctx *ctx, db_tensor out /* (B,T,C) */, db_tensor qkvr /* (3,B,NH,T,hs) saved */,
+                       db_tensor att /* (B,NH,T,T) saved */, db_tensor scratch /* (B,NH,T,hs) */,
+                       db_tensor inp /* (B,T,3C) */, db_tensor mask /* (T,T) or DB_NULL */, int mode, int B,
+                       int T, int C, int NH);
+void attention_backward(db_ctx *ctx, db_tensor dinp /* (B,T,3C) */, db_tensor dqkvr /* (3,B,NH,T,hs) scratch */,
+                        db_tensor datt /* (B,NH,T,T) scratch */, db_tensor scratch /* (B,NH,T,hs) */,
+                        db_tensor dout /* (B,T,C) */, db_tensor qkvr, db_tensor att, int B, int T, int C,
+                        int NH);
+
+/* crossentropy.c: losses[n] = -log softmax(logits[n])[targets[n]]; a target
+ * of -1 is ignored (loss 0, no gradient). targets is an int32 tensor. */
+void crossentropy_forward(db_ctx *ctx, db_tensor losses /* (N) */, db_tensor probs /* (N,V) saved */,
+                          db_tensor logits /* (N,V) */, db_tensor targets /* (N) i32 */, int N, int V);
+void crossentropy_backward(db_ctx *ctx, db_tensor dlogits /* (N,V) */, db_tensor dlosses /* (N) */,
+                           db_tensor probs, db_tensor targets, int N, int V);
+
+/* edm_mse.c: per-sample weighted MSE, losses[n] = w[n] * sum_d (pred - target)^2 / D. */
+void weighted_mse_forward(db_ctx *ctx, db_tensor losses /* (N) */, db_tensor pred /* (N,D) */,
+                          db_tensor target /* (N,D) */, db_tensor weight /* (N) */, int N, int D);
+void weighted_mse_backward(db_ctx *ctx, db_tensor dpred /* (N,D) */, db_tensor dlosses /* (N) */,
+                           db_tensor pred, db_tensor target, db_tensor weight, int N, int D);
+
+/* embedding.c: out[n] = table[idx[n]]; backward scatter-adds rows into dtable
+ * (deterministic: no float atomics, same result every run). idx is int32. */
+void embedding_forward(db_ctx *ctx, db_tensor out /* (N,C) */, db_tensor idx /* (N) i32 */,
+                       db_tensor table /* (V,C) */, int N, int C, int V);
+void embedding_backward(db_ctx *ctx, db_tensor dtable /* (V,C) */, db_tensor dout /* (N,C) */, db_tensor idx,
+                        int N, int C, int V);
+
+/* timestep_embedding.c: sinusoidal embedding of a scalar per sample,
+ * out[n] = [cos(t f_0..f_{D/2-1}), sin(t f_0..)], f_k = exp(-ln(max_period) k/(D/2)). D even. */
+void timestep_embedding_forward(db_ctx *ctx, db_tensor out /* (N,D) */, db_tensor t /* (N) */, int N, int D,
+                                float max_period);
+void timestep_embedding_backward(db_ctx *ctx, db_tensor dt /* (N) */, db_tensor dout /* (N,D) */, db_tensor t,
+                                 int N, int D, float max_period);
+
+/* patchify.c: images (N,Cin,H,W) <-> tokens (N, T=(H/p)(W/p), p*p*Cin), token
+ * order row-major over the patch grid, patch vector order (py, px, c). */
+void patchify_forward(db_ctx *ctx, db_tensor out /* (N,T,p*p*Cin) */, db_tensor img /* (N,Cin,H,W) */, int N,
+                      int Cin, int H, int W, int p);
+void patchify_backward(db_ctx *ctx, db_tensor dimg, db_tensor dout, int N, int Cin, int H, int W, int p);
+void unpatchify_forward(db_ctx *ctx, db_tensor img /* (N,Cin,H,W) */, db_tensor inp /* (N,T,p*p*Cin) */, int N,
+                        int Cin, int H, int W, int p);
+void unpatchify_backward(db_ctx *ctx, db_tensor dinp, db_tensor dimg, int N, int Cin, int H, int W, int p);
+
+/* reduce.c: device-side scalar reductions (two passes, deterministic order). */
+void reduce_sum(db_ctx *ctx, db_tensor out /* (1) */, db_tensor inp /* (n) */, size_t n);          /* out = sum */
+void reduce_sumsq_add(db_ctx *ctx, db_tensor out /* (1) */, db_tensor inp /* (n) */, size_t n);    /* out += sum x^2 */
+
+/* adamw.c: AdamW with bias correction, decoupled weight decay and global-norm
+ * clipping over a set of tensors, all on the device: the norm never comes back
+ * to the host. step is 1-based. decay[i] = 0 exempts tensor i from weight decay. */
+typedef struct {
+  float lr, beta1, beta2, eps, weight_decay;
+  float clip; /* max global grad norm; <= 0 disables clipping */
+} adamw_config;
+void global_norm_squared(db_ctx *ctx, db_tensor normsq /* (1) */, const db_tensor *grads, int n_tensors);
+void adamw_update(db_ctx *ctx, const db_tensor *params, const db_tensor *grads, const db_tensor *m,
+                  const db_tensor *v, const int *decay, int n_tensors, db_tensor normsq /* (1) scratch */,
+                  adamw_config cfg, int step);
+
+#endif

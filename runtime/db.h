@@ -1,0 +1,173 @@
+/* dblocks runtime: one OpenCL context and queue per process, embedded kernels
+ * with an on-disk binary cache, float32 tensors as (cl_mem, byte offset),
+ * arenas that count device bytes, a counter-based RNG and optional profiling.
+ * Everything a model or an op needs is declared here. */
+#ifndef DB_RUNTIME_H
+#define DB_RUNTIME_H
+
+#define CL_TARGET_OPENCL_VERSION 120
+#include <CL/cl.h>
+#include <clblast_c.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---------------------------------------------------------------- errors */
+/* Every failure ends up in db_fail: it formats a message naming the problem
+ * and, unless a test has set a trap (db_trap_errors), prints it and exits 1. */
+_Noreturn void db_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+const char *db_cl_error_name(cl_int err);
+const char *db_clblast_error_name(CLBlastStatusCode st);
+const char *db_last_error(void);
+/* Tests: while a trap is set, db_fail longjmps to it instead of exiting. */
+#include <setjmp.h>
+void db_trap_errors(jmp_buf *trap); /* NULL removes the trap */
+
+#define CL_CHECK(expr)                                                          \
+  do {                                                                          \
+    cl_int db_err_ = (expr);                                                    \
+    if (db_err_ != CL_SUCCESS)                                                  \
+      db_fail("OpenCL call failed: %s\n  at %s:%d\n  error %d (%s)", #expr,     \
+              __FILE__, __LINE__, (int)db_err_, db_cl_error_name(db_err_));     \
+  } while (0)
+
+#define CLBLAST_CHECK(expr)                                                     \
+  do {                                                                          \
+    CLBlastStatusCode db_st_ = (expr);                                          \
+    if (db_st_ != CLBlastSuccess)                                               \
+      db_fail("CLBlast call failed: %s\n  at %s:%d\n  status %d (%s)", #expr,   \
+              __FILE__, __LINE__, (int)db_st_, db_clblast_error_name(db_st_));  \
+  } while (0)
+
+/* ---------------------------------------------------------------- devices */
+typedef struct {
+  cl_platform_id platform;
+  cl_device_id device;
+  int platform_index, device_index;
+  char platform_name[128], platform_version[128];
+  char name[256], vendor[128], version[128], driver[128], c_version[64];
+  cl_device_type type;
+  cl_uint compute_units;
+  cl_ulong global_mem, local_mem, max_alloc;
+  size_t max_wg;
+  int fp64, fp16;
+} db_device_info;
+
+/* All devices of all platforms; *count set; caller frees the array. */
+db_device_info *db_list_devices(int *count);
+/* Parse "P:D" (or NULL/"" = automatic) and pick a device; clear error if absent. */
+db_device_info db_select_device(const char *spec);
+
+typedef struct db_ctx db_ctx;
+struct db_ctx {
+  db_device_info dev;
+  cl_context context;
+  cl_command_queue queue;
+  size_t wg;             /* default work-group size for 1-D element kernels */
+  struct db_program_slot *programs; /* built lazily, one per cl/ file */
+  int n_programs;
+  struct db_kernel_slot *kernels;
+  int n_kernels, cap_kernels;
+  cl_mem ones; size_t ones_len; /* a vector of 1.0f for bias-gradient GEMVs */
+  cl_mem scratch; size_t scratch_bytes; /* reduction partials */
+  int profiling;
+  double build_seconds;  /* time spent building/loading programs */
+  int cache_hits, cache_misses;
+};
+
+/* Create the one context/queue of the process. spec as in db_select_device;
+ * if spec is NULL, DBLOCKS_DEVICE is consulted. */
+db_ctx *db_init(const char *spec);
+void db_shutdown(db_ctx *ctx);
+void db_finish(db_ctx *ctx);
+
+/* ---------------------------------------------------------------- programs */
+/* Sources from cl/NAME.cl, embedded at build time by tools/embed_cl.c */
+typedef struct { const char *name; const char *source; } db_cl_source;
+extern const db_cl_source db_cl_sources[];
+extern const int db_cl_source_count;
+
+/* The kernel `kernel` of program `file` (e.g. "layernorm", "layernorm_forward").
+ * Programs are built once per process (or loaded from the binary cache),
+ * kernels created once; later calls return the same object. */
+cl_kernel db_kernel(db_ctx *ctx, const char *file, const char *kernel);
+void db_build_all(db_ctx *ctx);
+/* Cache directory: DBLOCKS_CACHE_DIR (="off" disables), else
+ * $XDG_CACHE_HOME/dblocks, else ~/.cache/dblocks. Returns NULL when disabled. */
+const char *db_cache_dir(void);
+const char *db_build_options(void);
+
+/* ---------------------------------------------------------------- tensors */
+typedef enum { DB_F32 = 0, DB_I32 = 1 } db_dtype;
+typedef struct db_arena db_arena;
+typedef struct {
+  cl_mem mem;
+  size_t offset;   /* bytes from the start of mem */
+  int ndim;
+  int shape[4];
+  db_dtype dtype;
+} db_tensor;
+
+size_t db_numel(db_tensor t);
+size_t db_nbytes(db_tensor t);
+/* element offset, as passed to kernels */
+static inline cl_ulong db_eoff(db_tensor t) { return (cl_ulong)(t.offset / 4); }
+static inline int db_is_null(db_tensor t) { return t.mem == NULL; }
+static const db_tensor DB_NULL = {0};
+/* A view of n elements starting `elem_offset` elements into t, with a new shape. */
+db_tensor db_view(db_tensor t, size_t elem_offset, int ndim, const int *shape);
+/* Fail with a clear message naming op and argument unless t has exactly n elements. */
+void db_check_numel(db_tensor t, size_t n, const char *op, const char *arg);
+
+/* Arenas own device allocations and free them as a unit. The runtime counts
+ * live and peak device bytes over all arenas. */
+db_arena *db_arena_new(db_ctx *ctx, const char *name);
+void db_arena_free(db_arena *a);
+size_t db_arena_bytes(const db_arena *a);
+db_tensor db_alloc(db_arena *a, db_dtype dt, int ndim, const int *shape);
+/* convenience: f32 tensor with dims given inline */
+db_tensor db_new(db_arena *a, int ndim, int d0, int d1, int d2, int d3);
+size_t db_live_bytes(void);
+size_t db_peak_bytes(void);
+void db_reset_peak(void);
+
+void db_upload(db_ctx *ctx, db_tensor t, const void *host);   /* blocking */
+void db_download(db_ctx *ctx, db_tensor t, void *host);       /* blocking */
+void db_zero(db_ctx *ctx, db_tensor t);
+void db_fill(db_ctx *ctx, db_tensor t, float v);
+void db_copy(db_ctx *ctx, db_tensor dst, db_tensor src);
+
+/* ---------------------------------------------------------------- launching */
+typedef struct {
+  db_ctx *ctx;
+  cl_kernel k;
+  cl_uint n;
+} db_args;
+db_args db_args_begin(db_ctx *ctx, const char *file, const char *kernel);
+void db_arg_tensor(db_args *a, db_tensor t); /* two args: buffer, element offset (ulong) */
+void db_arg_i32(db_args *a, int v);
+void db_arg_f32(db_args *a, float v);
+void db_arg_u64(db_args *a, uint64_t v);
+void db_arg_local(db_args *a, size_t bytes);
+/* Global sizes are rounded up to multiples of local; kernels bounds-check. */
+void db_launch_1d(db_args *a, size_t global, size_t local);
+void db_launch_2d(db_args *a, size_t g0, size_t g1, size_t l0, size_t l1);
+
+/* ---------------------------------------------------------------- profiling */
+/* With DBLOCKS_PROFILE=1 every launch records an event; db_shutdown prints
+ * per-kernel counts and total device times. Also used by `dblocks bench`. */
+cl_event *db_profile_event(db_ctx *ctx, const char *name); /* NULL when off */
+void db_profile_report(db_ctx *ctx);
+double db_event_ms(cl_event e);
+double db_now(void); /* seconds, monotonic */
+
+/* ---------------------------------------------------------------- RNG */
+/* Philox4x32-10: four 32-bit words from (seed, counter); the same on host and
+ * device (cl/rng.cl). Stream element i of a draw uses counter (offset + i/4). */
+void db_philox4x32(uint64_t seed, uint64_t counter, uint32_t out[4]);
+float db_u01(uint32_t x);            /* (0,1], 24 bits */
+void db_rng_normal_host(float *out, size_t n, uint64_t seed, uint64_t offset);
+void db_rng_uniform_host(float *out, size_t n, uint64_t seed, uint64_t offset, float lo, float hi);
+void db_rng_normal(db_ctx *ctx, db_tensor t, uint64_t seed, uint64_t offset, float mean, float std);
+void db_rng_uniform(db_ctx *ctx, db_tensor t, uint64_t seed, uint64_t offset, float lo, float hi);
+
+#endif

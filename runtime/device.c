@@ -1,0 +1,119 @@
+/* Device discovery and selection across every platform, and the one
+ * context + queue of the process. No vendor allow-list: the first GPU wins,
+ * else the first device, unless --device P:D / DBLOCKS_DEVICE says otherwise. */
+#include "db.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void dev_str(cl_device_id d, cl_device_info what, char *out, size_t n) {
+  out[0] = 0;
+  if (clGetDeviceInfo(d, what, n, out, NULL) != CL_SUCCESS) snprintf(out, n, "?");
+  out[n - 1] = 0;
+}
+
+static void fill_info(db_device_info *info, cl_platform_id p, cl_device_id d, int pi, int di) {
+  memset(info, 0, sizeof *info);
+  info->platform = p;
+  info->device = d;
+  info->platform_index = pi;
+  info->device_index = di;
+  clGetPlatformInfo(p, CL_PLATFORM_NAME, sizeof info->platform_name, info->platform_name, NULL);
+  clGetPlatformInfo(p, CL_PLATFORM_VERSION, sizeof info->platform_version, info->platform_version, NULL);
+  dev_str(d, CL_DEVICE_NAME, info->name, sizeof info->name);
+  dev_str(d, CL_DEVICE_VENDOR, info->vendor, sizeof info->vendor);
+  dev_str(d, CL_DEVICE_VERSION, info->version, sizeof info->version);
+  dev_str(d, CL_DRIVER_VERSION, info->driver, sizeof info->driver);
+  dev_str(d, CL_DEVICE_OPENCL_C_VERSION, info->c_version, sizeof info->c_version);
+  clGetDeviceInfo(d, CL_DEVICE_TYPE, sizeof info->type, &info->type, NULL);
+  clGetDeviceInfo(d, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof info->compute_units, &info->compute_units, NULL);
+  clGetDeviceInfo(d, CL_DEVICE_GLOBAL_MEM_SIZE, sizeof info->global_mem, &info->global_mem, NULL);
+  clGetDeviceInfo(d, CL_DEVICE_LOCAL_MEM_SIZE, sizeof info->local_mem, &info->local_mem, NULL);
+  clGetDeviceInfo(d, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof info->max_alloc, &info->max_alloc, NULL);
+  clGetDeviceInfo(d, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof info->max_wg, &info->max_wg, NULL);
+  size_t ext_len = 0;
+  clGetDeviceInfo(d, CL_DEVICE_EXTENSIONS, 0, NULL, &ext_len);
+  char *ext = calloc(ext_len + 1, 1);
+  if (ext && clGetDeviceInfo(d, CL_DEVICE_EXTENSIONS, ext_len, ext, NULL) == CL_SUCCESS) {
+    info->fp64 = strstr(ext, "cl_khr_fp64") != NULL;
+    info->fp16 = strstr(ext, "cl_khr_fp16") != NULL;
+  }
+  free(ext);
+}
+
+db_device_info *db_list_devices(int *count) {
+  *count = 0;
+  cl_uint np = 0;
+  cl_int err = clGetPlatformIDs(0, NULL, &np);
+  if (err == -1001 || np == 0) return NULL; /* no ICD: an empty list, not a crash */
+  CL_CHECK(err);
+  cl_platform_id *plats = calloc(np, sizeof *plats);
+  CL_CHECK(clGetPlatformIDs(np, plats, NULL));
+  db_device_info *list = NULL;
+  int n = 0;
+  for (cl_uint p = 0; p < np; p++) {
+    cl_uint nd = 0;
+    if (clGetDeviceIDs(plats[p], CL_DEVICE_TYPE_ALL, 0, NULL, &nd) != CL_SUCCESS || nd == 0) continue;
+    cl_device_id *devs = calloc(nd, sizeof *devs);
+    CL_CHECK(clGetDeviceIDs(plats[p], CL_DEVICE_TYPE_ALL, nd, devs, NULL));
+    list = realloc(list, (size_t)(n + (int)nd) * sizeof *list);
+    for (cl_uint d = 0; d < nd; d++) fill_info(&list[n++], plats[p], devs[d], (int)p, (int)d);
+    free(devs);
+  }
+  free(plats);
+  *count = n;
+  return list;
+}
+
+db_device_info db_select_device(const char *spec) {
+  int n = 0;
+  db_device_info *list = db_list_devices(&n);
+  if (n == 0) db_fail("no OpenCL device found: install an OpenCL driver (e.g. `make deps` installs PoCL) and check `clinfo -l`");
+  db_device_info pick;
+  if (spec && *spec) {
+    int p = -1, d = -1;
+    char tail = 0;
+    if (sscanf(spec, "%d:%d%c", &p, &d, &tail) != 2 || p < 0 || d < 0) {
+      free(list);
+      db_fail("bad device '%s': expected P:D, e.g. 0:0 (see `dblocks devices`)", spec);
+    }
+    for (int i = 0; i < n; i++)
+      if (list[i].platform_index == p && list[i].device_index == d) {
+        pick = list[i];
+        free(list);
+        return pick;
+      }
+    free(list);
+    db_fail("no device %d:%d: `dblocks devices` lists %d device(s)", p, d, n);
+  }
+  pick = list[0];
+  for (int i = 0; i < n; i++)
+    if (list[i].type & CL_DEVICE_TYPE_GPU) { pick = list[i]; break; }
+  free(list);
+  return pick;
+}
+
+static void CL_CALLBACK context_error(const char *msg, const void *info, size_t cb, void *user) {
+  (void)info; (void)cb; (void)user;
+  fprintf(stderr, "dblocks: OpenCL context reports: %s\n", msg);
+}
+
+db_ctx *db_init(const char *spec) {
+  if (!spec) spec = getenv("DBLOCKS_DEVICE");
+  db_ctx *ctx = calloc(1, sizeof *ctx);
+  ctx->dev = db_select_device(spec);
+  cl_int err;
+  cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)ctx->dev.platform, 0};
+  ctx->context = clCreateContext(props, 1, &ctx->dev.device, context_error, NULL, &err);
+  CL_CHECK(err);
+  /* Profiling is always on: benchmarks time from events, and the cost is
+   * paid only when an event is requested. */
+  ctx->queue = clCreateCommandQueue(ctx->context, ctx->dev.device, CL_QUEUE_PROFILING_ENABLE, &err);
+  CL_CHECK(err);
+  ctx->wg = ctx->dev.max_wg < 256 ? ctx->dev.max_wg : 256;
+  const char *prof = getenv("DBLOCKS_PROFILE");
+  ctx->profiling = prof && *prof && strcmp(prof, "0") != 0;
+  return ctx;
+}
+
+void db_finish(db_ctx *ctx) { CL_CHECK(clFinish(ctx->queue)); }

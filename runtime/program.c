@@ -1,0 +1,202 @@
+/* Programs: each cl/<name>.cl is one program, built for OpenCL C 1.2 without
+ * fast-math the first time one of its kernels is asked for. Compiled binaries
+ * are cached on disk under a key made of source, build options, device name,
+ * device version, driver version and platform version. Entries are written to a
+ * temp file and renamed, carry a checksum, and any entry that fails to load
+ * or build is silently replaced by a fresh compile. */
+#include "db.h"
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct db_program_slot { cl_program prog; };
+struct db_kernel_slot { const char *file; char *name; cl_kernel k; };
+
+static const char BUILD_OPTIONS[] = "-cl-std=CL1.2";
+const char *db_build_options(void) { return BUILD_OPTIONS; }
+
+static uint64_t fnv1a(uint64_t h, const void *data, size_t n) {
+  const unsigned char *p = data;
+  for (size_t i = 0; i < n; i++) { h ^= p[i]; h *= 0x100000001b3ULL; }
+  return h;
+}
+static uint64_t fnv_str(uint64_t h, const char *s) { return fnv1a(h, s, strlen(s) + 1); }
+
+const char *db_cache_dir(void) {
+  static char dir[1024];
+  const char *env = getenv("DBLOCKS_CACHE_DIR");
+  if (env && (!strcmp(env, "off") || !strcmp(env, "0") || !*env)) return NULL;
+  if (env) snprintf(dir, sizeof dir, "%s", env);
+  else if (getenv("XDG_CACHE_HOME")) snprintf(dir, sizeof dir, "%s/dblocks", getenv("XDG_CACHE_HOME"));
+  else if (getenv("HOME")) snprintf(dir, sizeof dir, "%s/.cache/dblocks", getenv("HOME"));
+  else return NULL;
+  return dir;
+}
+
+static void mkdir_p(const char *path) {
+  char tmp[1024];
+  snprintf(tmp, sizeof tmp, "%s", path);
+  for (char *p = tmp + 1; *p; p++)
+    if (*p == '/') { *p = 0; mkdir(tmp, 0755); *p = '/'; }
+  mkdir(tmp, 0755);
+}
+
+/* Two independent 64-bit FNV streams make a 128-bit key: a collision would
+ * need both to collide. */
+static void cache_path(db_ctx *ctx, const db_cl_source *src, char *out, size_t n) {
+  const db_device_info *d = &ctx->dev;
+  uint64_t h1 = 0xcbf29ce484222325ULL, h2 = 0x84222325cbf29ce4ULL;
+  const char *parts[] = {src->name, src->source, BUILD_OPTIONS, d->name, d->version,
+                         d->driver, d->platform_name, d->platform_version};
+  for (size_t i = 0; i < sizeof parts / sizeof *parts; i++) {
+    h1 = fnv_str(h1, parts[i]);
+    h2 = fnv_str(h2 ^ (uint64_t)(i + 1) * 0x9e3779b97f4a7c15ULL, parts[i]);
+  }
+  snprintf(out, n, "%s/%s-%016llx%016llx.bin", db_cache_dir(), src->name,
+           (unsigned long long)h1, (unsigned long long)h2);
+}
+
+static const char MAGIC[8] = "DBLKBIN1";
+
+/* Returns a built program or NULL (missing, corrupt or rejected entry). */
+static cl_program load_cached(db_ctx *ctx, const char *path) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  char magic[8];
+  uint64_t size = 0, sum = 0;
+  unsigned char *bin = NULL;
+  cl_program prog = NULL;
+  if (fread(magic, 1, 8, f) != 8 || memcmp(magic, MAGIC, 8) ||
+      fread(&size, sizeof size, 1, f) != 1 || fread(&sum, sizeof sum, 1, f) != 1 ||
+      size == 0 || size > (1u << 30))
+    goto done;
+  bin = malloc(size);
+  if (!bin || fread(bin, 1, size, f) != size || fgetc(f) != EOF) goto done;
+  if (fnv1a(0xcbf29ce484222325ULL, bin, size) != sum) goto done;
+  cl_int status, err;
+  size_t sz = size;
+  const unsigned char *bins[1] = {bin};
+  prog = clCreateProgramWithBinary(ctx->context, 1, &ctx->dev.device, &sz, bins, &status, &err);
+  if (err != CL_SUCCESS || status != CL_SUCCESS) { prog = NULL; goto done; }
+  if (clBuildProgram(prog, 1, &ctx->dev.device, BUILD_OPTIONS, NULL, NULL) != CL_SUCCESS) {
+    clReleaseProgram(prog);
+    prog = NULL;
+  }
+done:
+  free(bin);
+  fclose(f);
+  return prog;
+}
+
+static void store_cached(db_ctx *ctx, cl_program prog, const char *path) {
+  size_t size = 0;
+  if (clGetProgramInfo(prog, CL_PROGRAM_BINARY_SIZES, sizeof size, &size, NULL) != CL_SUCCESS || !size) return;
+  unsigned char *bin = malloc(size);
+  unsigned char *bins[1] = {bin};
+  if (clGetProgramInfo(prog, CL_PROGRAM_BINARIES, sizeof bins, bins, NULL) != CL_SUCCESS) { free(bin); return; }
+  mkdir_p(db_cache_dir());
+  char tmp[1100];
+  snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
+  FILE *f = fopen(tmp, "wb");
+  if (f) {
+    uint64_t sz = size, sum = fnv1a(0xcbf29ce484222325ULL, bin, size);
+    int ok = fwrite(MAGIC, 1, 8, f) == 8 && fwrite(&sz, sizeof sz, 1, f) == 1 &&
+             fwrite(&sum, sizeof sum, 1, f) == 1 && fwrite(bin, 1, size, f) == size;
+    ok = (fclose(f) == 0) && ok;
+    if (!ok || rename(tmp, path) != 0) unlink(tmp); /* a failed write never leaves a partial entry */
+  }
+  (void)ctx;
+  free(bin);
+}
+
+static cl_program compile_source(db_ctx *ctx, const db_cl_source *src) {
+  cl_int err;
+  cl_program prog = clCreateProgramWithSource(ctx->context, 1, (const char **)&src->source, NULL, &err);
+  CL_CHECK(err);
+  err = clBuildProgram(prog, 1, &ctx->dev.device, BUILD_OPTIONS, NULL, NULL);
+  if (err != CL_SUCCESS) {
+    size_t len = 0;
+    clGetProgramBuildInfo(prog, ctx->dev.device, CL_PROGRAM_BUILD_LOG, 0, NULL, &len);
+    char *log = calloc(len + 1, 1);
+    clGetProgramBuildInfo(prog, ctx->dev.device, CL_PROGRAM_BUILD_LOG, len, log, NULL);
+    fprintf(stderr, "dblocks: build log of cl/%s.cl on %s:\n%s\n", src->name, ctx->dev.name, log);
+    free(log);
+    db_fail("kernel build failed: cl/%s.cl on %s: %s", src->name, ctx->dev.name, db_cl_error_name(err));
+  }
+  return prog;
+}
+
+static cl_program get_program(db_ctx *ctx, int index) {
+  if (!ctx->programs) {
+    ctx->n_programs = db_cl_source_count;
+    ctx->programs = calloc((size_t)db_cl_source_count, sizeof *ctx->programs);
+  }
+  if (ctx->programs[index].prog) return ctx->programs[index].prog;
+  const db_cl_source *src = &db_cl_sources[index];
+  double t0 = db_now();
+  cl_program prog = NULL;
+  char path[1100] = "";
+  if (db_cache_dir()) {
+    cache_path(ctx, src, path, sizeof path);
+    prog = load_cached(ctx, path);
+  }
+  if (prog) ctx->cache_hits++;
+  else {
+    ctx->cache_misses++;
+    prog = compile_source(ctx, src);
+    if (path[0]) store_cached(ctx, prog, path);
+  }
+  ctx->build_seconds += db_now() - t0;
+  ctx->programs[index].prog = prog;
+  return prog;
+}
+
+static int find_source(const char *file) {
+  for (int i = 0; i < db_cl_source_count; i++)
+    if (!strcmp(db_cl_sources[i].name, file)) return i;
+  return -1;
+}
+
+cl_kernel db_kernel(db_ctx *ctx, const char *file, const char *kernel) {
+  for (int i = 0; i < ctx->n_kernels; i++)
+    if (!strcmp(ctx->kernels[i].name, kernel) && !strcmp(ctx->kernels[i].file, file)) return ctx->kernels[i].k;
+  int idx = find_source(file);
+  if (idx < 0) db_fail("no kernel source cl/%s.cl is embedded in this binary (wanted kernel %s)", file, kernel);
+  cl_program prog = get_program(ctx, idx);
+  cl_int err;
+  cl_kernel k = clCreateKernel(prog, kernel, &err);
+  if (err == CL_INVALID_KERNEL_NAME) db_fail("kernel %s not found in cl/%s.cl", kernel, file);
+  CL_CHECK(err);
+  if (ctx->n_kernels == ctx->cap_kernels) {
+    ctx->cap_kernels = ctx->cap_kernels ? 2 * ctx->cap_kernels : 64;
+    ctx->kernels = realloc(ctx->kernels, (size_t)ctx->cap_kernels * sizeof *ctx->kernels);
+  }
+  ctx->kernels[ctx->n_kernels++] = (struct db_kernel_slot){db_cl_sources[idx].name, strdup(kernel), k};
+  return k;
+}
+
+void db_build_all(db_ctx *ctx) {
+  for (int i = 0; i < db_cl_source_count; i++) get_program(ctx, i);
+}
+
+void db_shutdown(db_ctx *ctx) {
+  if (!ctx) return;
+  clFinish(ctx->queue);
+  db_profile_report(ctx);
+  for (int i = 0; i < ctx->n_kernels; i++) {
+    clReleaseKernel(ctx->kernels[i].k);
+    free(ctx->kernels[i].name);
+  }
+  free(ctx->kernels);
+  for (int i = 0; i < ctx->n_programs; i++)
+    if (ctx->programs[i].prog) clReleaseProgram(ctx->programs[i].prog);
+  free(ctx->programs);
+  if (ctx->ones) clReleaseMemObject(ctx->ones);
+  if (ctx->scratch) clReleaseMemObject(ctx->scratch);
+  clReleaseCommandQueue(ctx->queue);
+  clReleaseContext(ctx->context);
+  free(ctx);
+}

@@ -1,0 +1,130 @@
+/* Tensors and arenas. A tensor is (cl_mem, byte offset) plus a shape of up to
+ * four dims. An arena owns whole cl_mem allocations (one per tensor, so no
+ * single allocation approaches CL_DEVICE_MAX_MEM_ALLOC_SIZE) and frees them as
+ * a unit; live and peak device bytes are counted over all arenas. */
+#include "db.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct db_arena {
+  db_ctx *ctx;
+  char name[64];
+  cl_mem *mems;
+  size_t *sizes;
+  int n, cap;
+  size_t bytes;
+};
+
+static size_t live_bytes, peak_bytes;
+size_t db_live_bytes(void) { return live_bytes; }
+size_t db_peak_bytes(void) { return peak_bytes; }
+void db_reset_peak(void) { peak_bytes = live_bytes; }
+
+size_t db_numel(db_tensor t) {
+  size_t n = 1;
+  for (int i = 0; i < t.ndim; i++) n *= (size_t)t.shape[i];
+  return t.ndim ? n : 0;
+}
+size_t db_nbytes(db_tensor t) { return db_numel(t) * 4; }
+
+static void format_shape(db_tensor t, char *buf, size_t n) {
+  int w = snprintf(buf, n, "(");
+  for (int i = 0; i < t.ndim && w < (int)n; i++) w += snprintf(buf + w, n - (size_t)w, i ? ",%d" : "%d", t.shape[i]);
+  if (w < (int)n) snprintf(buf + w, n - (size_t)w, ")");
+}
+
+void db_check_numel(db_tensor t, size_t n, const char *op, const char *arg) {
+  if (db_is_null(t)) db_fail("%s: argument %s is missing (null tensor), expected %zu elements", op, arg, n);
+  if (db_numel(t) != n) {
+    char s[96];
+    format_shape(t, s, sizeof s);
+    db_fail("%s: argument %s has shape %s = %zu elements, expected %zu", op, arg, s, db_numel(t), n);
+  }
+}
+
+db_tensor db_view(db_tensor t, size_t elem_offset, int ndim, const int *shape) {
+  db_tensor v = t;
+  v.offset = t.offset + elem_offset * 4;
+  v.ndim = ndim;
+  size_t n = 1;
+  for (int i = 0; i < 4; i++) v.shape[i] = i < ndim ? shape[i] : 0;
+  for (int i = 0; i < ndim; i++) n *= (size_t)shape[i];
+  if (elem_offset + n > db_numel(t)) db_fail("view of %zu elements at offset %zu exceeds tensor of %zu", n, elem_offset, db_numel(t));
+  return v;
+}
+
+db_arena *db_arena_new(db_ctx *ctx, const char *name) {
+  db_arena *a = calloc(1, sizeof *a);
+  a->ctx = ctx;
+  snprintf(a->name, sizeof a->name, "%s", name ? name : "arena");
+  return a;
+}
+
+size_t db_arena_bytes(const db_arena *a) { return a->bytes; }
+
+db_tensor db_alloc(db_arena *a, db_dtype dt, int ndim, const int *shape) {
+  db_tensor t = {0};
+  if (ndim < 1 || ndim > 4) db_fail("arena %s: tensors have 1 to 4 dims, got %d", a->name, ndim);
+  t.ndim = ndim;
+  t.dtype = dt;
+  for (int i = 0; i < ndim; i++) {
+    if (shape[i] <= 0) db_fail("arena %s: dim %d is %d, must be positive", a->name, i, shape[i]);
+    t.shape[i] = shape[i];
+  }
+  size_t bytes = db_nbytes(t);
+  if (bytes > a->ctx->dev.max_alloc)
+    db_fail("arena %s: one tensor of %.1f MiB exceeds the device's max allocation of %.1f MiB", a->name,
+            bytes / 1048576.0, a->ctx->dev.max_alloc / 1048576.0);
+  cl_int err;
+  t.mem = clCreateBuffer(a->ctx->context, CL_MEM_READ_WRITE, bytes, NULL, &err);
+  if (err == CL_MEM_OBJECT_ALLOCATION_FAILURE || err == CL_OUT_OF_RESOURCES || err == CL_OUT_OF_HOST_MEMORY)
+    db_fail("out of device memory: arena %s wanted %.1f MiB more with %.1f MiB live on %s", a->name,
+            bytes / 1048576.0, live_bytes / 1048576.0, a->ctx->dev.name);
+  CL_CHECK(err);
+  if (a->n == a->cap) {
+    a->cap = a->cap ? 2 * a->cap : 16;
+    a->mems = realloc(a->mems, (size_t)a->cap * sizeof *a->mems);
+    a->sizes = realloc(a->sizes, (size_t)a->cap * sizeof *a->sizes);
+  }
+  a->mems[a->n] = t.mem;
+  a->sizes[a->n++] = bytes;
+  a->bytes += bytes;
+  live_bytes += bytes;
+  if (live_bytes > peak_bytes) peak_bytes = live_bytes;
+  return t;
+}
+
+db_tensor db_new(db_arena *a, int ndim, int d0, int d1, int d2, int d3) {
+  int shape[4] = {d0, d1, d2, d3};
+  return db_alloc(a, DB_F32, ndim, shape);
+}
+
+void db_arena_free(db_arena *a) {
+  if (!a) return;
+  for (int i = 0; i < a->n; i++) {
+    clReleaseMemObject(a->mems[i]);
+    live_bytes -= a->sizes[i];
+  }
+  free(a->mems);
+  free(a->sizes);
+  free(a);
+}
+
+void db_upload(db_ctx *ctx, db_tensor t, const void *host) {
+  CL_CHECK(clEnqueueWriteBuffer(ctx->queue, t.mem, CL_TRUE, t.offset, db_nbytes(t), host, 0, NULL, NULL));
+}
+void db_download(db_ctx *ctx, db_tensor t, void *host) {
+  CL_CHECK(clEnqueueReadBuffer(ctx->queue, t.mem, CL_TRUE, t.offset, db_nbytes(t), host, 0, NULL, NULL));
+}
+void db_fill(db_ctx *ctx, db_tensor t, float v) {
+  if (!db_numel(t)) return;
+  CL_CHECK(clEnqueueFillBuffer(ctx->queue, t.mem, &v, sizeof v, t.offset, db_nbytes(t), 0, NULL,
+                               db_profile_event(ctx, "fill")));
+}
+void db_zero(db_ctx *ctx, db_tensor t) { db_fill(ctx, t, 0.0f); }
+void db_copy(db_ctx *ctx, db_tensor dst, db_tensor src) {
+  if (db_numel(dst) != db_numel(src)) db_fail("copy: %zu elements into %zu", db_numel(src), db_numel(dst));
+  CL_CHECK(clEnqueueCopyBuffer(ctx->queue, src.mem, dst.mem, src.offset, dst.offset, db_nbytes(src), 0, NULL,
+                               db_profile_event(ctx, "copy")));
+}

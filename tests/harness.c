@@ -1,0 +1,286 @@
+#include "harness.h"
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+db_ctx *th_ctx;
+int th_passed, th_failed;
+const char *th_filter;
+
+int th_selected(const char *name) { return !th_filter || strstr(name, th_filter) != NULL; }
+
+void th_check(int ok, const char *name, const char *fmt, ...) {
+  if (ok) {
+    th_passed++;
+    printf("  ok    %s\n", name);
+  } else {
+    th_failed++;
+    printf("  FAIL  %s: ", name);
+    va_list ap;
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    printf("\n");
+  }
+  fflush(stdout);
+}
+
+/* ---- table of gradient-check errors, printed at the end */
+typedef struct { char op[32], shape[80]; double fwd, bwd, fd; } th_row;
+static th_row table[256];
+static int n_table;
+void th_record(const char *op, const char *shape, double fwd, double bwd, double fd) {
+  if (n_table == 256) return;
+  th_row *r = &table[n_table++];
+  snprintf(r->op, sizeof r->op, "%s", op);
+  snprintf(r->shape, sizeof r->shape, "%s", shape);
+  r->fwd = fwd; r->bwd = bwd; r->fd = fd;
+}
+void th_print_table(void) {
+  if (!n_table) return;
+  printf("\n%-20s %-34s %12s %12s %12s\n", "op", "shape", "fwd dev/ref", "bwd dev/ref", "ref/finite-diff");
+  for (int i = 0; i < n_table; i++)
+    printf("%-20s %-34s %12.2e %12.2e %12.2e\n", table[i].op, table[i].shape, table[i].fwd, table[i].bwd, table[i].fd);
+  printf("(max |a-b| / max |b|, b the double-precision reference)\n\n");
+}
+
+/* ---- random numbers: Philox, so tests are reproducible */
+void th_rand(double *x, size_t n, uint64_t seed, double lo, double hi) {
+  float *f = malloc(n * sizeof *f);
+  db_rng_uniform_host(f, n, seed, 0, 0.0f, 1.0f);
+  for (size_t i = 0; i < n; i++) x[i] = lo + (hi - lo) * (double)f[i];
+  free(f);
+}
+
+double th_rel_err(const float *a, const double *ref, size_t n) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (!isfinite(a[i])) return INFINITY;
+    double d = fabs((double)a[i] - ref[i]);
+    if (d > num) num = d;
+    if (fabs(ref[i]) > den) den = fabs(ref[i]);
+  }
+  return den > 0 ? num / den : num;
+}
+double th_rel_err_d(const double *a, const double *ref, size_t n) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (!isfinite(a[i])) return INFINITY;
+    double d = fabs(a[i] - ref[i]);
+    if (d > num) num = d;
+    if (fabs(ref[i]) > den) den = fabs(ref[i]);
+  }
+  return den > 0 ? num / den : num;
+}
+
+/* ---- guarded tensors: GUARD elements of a sentinel on each side. The op
+ * sees a view starting at a non-zero offset, which also tests offsets. */
+#define GUARD 67
+static const float SENTINEL = -1234.5f;
+db_tensor th_tensor(db_arena *a, size_t n) {
+  db_tensor full = db_new(a, 1, (int)(n + 2 * GUARD), 0, 0, 0);
+  db_fill(th_ctx, full, SENTINEL);
+  int shape[1] = {(int)n};
+  return db_view(full, GUARD, 1, shape);
+}
+static db_tensor th_tensor_i32(db_arena *a, size_t n) {
+  int shape[1] = {(int)(n + 2 * GUARD)};
+  db_tensor full = db_alloc(a, DB_I32, 1, shape);
+  db_fill(th_ctx, full, SENTINEL);
+  full.shape[0] = (int)n;
+  full.offset += GUARD * 4;
+  return full;
+}
+int th_guards_ok(db_tensor t) {
+  size_t n = db_numel(t);
+  float g[GUARD];
+  for (int side = 0; side < 2; side++) {
+    size_t off = side == 0 ? t.offset - GUARD * 4 : t.offset + n * 4;
+    CL_CHECK(clEnqueueReadBuffer(th_ctx->queue, t.mem, CL_TRUE, off, sizeof g, g, 0, NULL, NULL));
+    for (int i = 0; i < GUARD; i++)
+      if (memcmp(&g[i], &SENTINEL, 4)) return 0;
+  }
+  return 1;
+}
+
+void th_op_init(th_op *op, const char *name) {
+  memset(op, 0, sizeof *op);
+  op->name = name;
+  op->tol_fwd = 1e-4;
+  op->tol_bwd = 1e-4;
+  op->tol_fd = 1e-6;
+  op->fd_step = 1e-5;
+  op->fd_samples = 40;
+}
+void th_add_in(th_op *op, const char *name, size_t n, int diff) {
+  int i = op->n_in++;
+  op->in_name[i] = name;
+  op->in_n[i] = n;
+  op->in_diff[i] = diff;
+  op->in_lo[i] = -1;
+  op->in_hi[i] = 1;
+}
+void th_add_out(th_op *op, const char *name, size_t n) {
+  int i = op->n_out++;
+  op->out_name[i] = name;
+  op->out_n[i] = n;
+}
+
+static double projected_loss(th_op *op, double **in, double **R) {
+  double *out[TH_MAX];
+  for (int o = 0; o < op->n_out; o++) out[o] = calloc(op->out_n[o], sizeof(double));
+  op->ref_fwd(op, in, out);
+  double L = 0;
+  for (int o = 0; o < op->n_out; o++) {
+    if (!op->out_nondiff[o])
+      for (size_t i = 0; i < op->out_n[o]; i++) L += R[o][i] * out[o][i];
+    free(out[o]);
+  }
+  return L;
+}
+
+static void to_float(const double *d, float *f, size_t n) { for (size_t i = 0; i < n; i++) f[i] = (float)d[i]; }
+
+static void upload_input(th_op *op, int i, db_tensor t, const double *x) {
+  size_t n = op->in_n[i];
+  if (op->in_int[i]) {
+    int *v = malloc(n * sizeof *v);
+    for (size_t j = 0; j < n; j++) v[j] = (int)x[j];
+    db_upload(th_ctx, t, v);
+    free(v);
+  } else {
+    float *f = malloc(n * sizeof *f);
+    to_float(x, f, n);
+    db_upload(th_ctx, t, f);
+    free(f);
+  }
+}
+
+void th_run_op(th_op *op) {
+  char label[160];
+  snprintf(label, sizeof label, "%s %s", op->name, op->shape);
+  if (!th_selected(label)) return;
+  uint64_t seed = 1000;
+  for (const char *c = label; *c; c++) seed = seed * 31 + (unsigned char)*c;
+  db_arena *arena = db_arena_new(th_ctx, label);
+  op->arena = arena;
+
+  /* 1. inputs */
+  double *in[TH_MAX] = {0}, *R[TH_MAX] = {0}, *ref_out[TH_MAX] = {0}, *ref_din[TH_MAX] = {0};
+  for (int i = 0; i < op->n_in; i++) {
+    in[i] = malloc(op->in_n[i] * sizeof(double));
+    if (op->in_int[i]) {
+      th_rand(in[i], op->in_n[i], seed + (uint64_t)i, 0, op->in_int[i]);
+      for (size_t j = 0; j < op->in_n[i]; j++) in[i][j] = floor(in[i][j]);
+    } else
+      th_rand(in[i], op->in_n[i], seed + (uint64_t)i, op->in_lo[i], op->in_hi[i]);
+  }
+  if (op->init) op->init(op, in);
+  for (int o = 0; o < op->n_out; o++) {
+    R[o] = malloc(op->out_n[o] * sizeof(double));
+    th_rand(R[o], op->out_n[o], seed + 100 + (uint64_t)o, -1, 1);
+    if (op->out_nondiff[o]) memset(R[o], 0, op->out_n[o] * sizeof(double));
+    ref_out[o] = calloc(op->out_n[o], sizeof(double));
+  }
+  op->ref_fwd(op, in, ref_out);
+
+  /* 2. device forward */
+  db_tensor din_t[TH_MAX] = {0}, in_t[TH_MAX], out_t[TH_MAX], dout_t[TH_MAX];
+  for (int i = 0; i < op->n_in; i++) {
+    in_t[i] = op->in_int[i] ? th_tensor_i32(arena, op->in_n[i]) : th_tensor(arena, op->in_n[i]);
+    upload_input(op, i, in_t[i], in[i]);
+  }
+  for (int o = 0; o < op->n_out; o++) out_t[o] = th_tensor(arena, op->out_n[o]);
+  op->dev_fwd(op, th_ctx, in_t, out_t);
+  double fwd_err = 0;
+  int guards = 1;
+  for (int o = 0; o < op->n_out; o++) {
+    float *f = malloc(op->out_n[o] * sizeof *f);
+    db_download(th_ctx, out_t[o], f);
+    double e = th_rel_err(f, ref_out[o], op->out_n[o]);
+    if (e > fwd_err) fwd_err = e;
+    guards &= th_guards_ok(out_t[o]);
+    free(f);
+  }
+  char name[240];
+  snprintf(name, sizeof name, "%s forward vs reference", label);
+  th_check(fwd_err <= op->tol_fwd && guards, name, "max rel err %.3e (tol %.1e)%s", fwd_err, op->tol_fwd,
+           guards ? "" : ", guard region overwritten");
+
+  /* 3. backward: reference, then device with pre-filled gradients */
+  double bwd_err = 0, fd_err = 0;
+  int any_diff = 0;
+  for (int i = 0; i < op->n_in; i++) any_diff |= op->in_diff[i];
+  if (any_diff && op->dev_bwd) {
+    float *base[TH_MAX] = {0};
+    for (int i = 0; i < op->n_in; i++) {
+      if (!op->in_diff[i]) continue;
+      ref_din[i] = calloc(op->in_n[i], sizeof(double));
+      din_t[i] = th_tensor(arena, op->in_n[i]);
+      double *b = malloc(op->in_n[i] * sizeof(double));
+      th_rand(b, op->in_n[i], seed + 200 + (uint64_t)i, -0.5, 0.5);
+      base[i] = malloc(op->in_n[i] * sizeof(float));
+      to_float(b, base[i], op->in_n[i]);
+      db_upload(th_ctx, din_t[i], base[i]);
+      free(b);
+    }
+    op->ref_bwd(op, in, R, ref_din);
+    for (int o = 0; o < op->n_out; o++) {
+      dout_t[o] = th_tensor(arena, op->out_n[o]);
+      float *f = malloc(op->out_n[o] * sizeof *f);
+      to_float(R[o], f, op->out_n[o]);
+      db_upload(th_ctx, dout_t[o], f);
+      free(f);
+    }
+    op->dev_bwd(op, th_ctx, in_t, out_t, dout_t, din_t);
+    for (int i = 0; i < op->n_in; i++) {
+      if (!op->in_diff[i]) continue;
+      size_t n = op->in_n[i];
+      float *f = malloc(n * sizeof *f);
+      db_download(th_ctx, din_t[i], f);
+      for (size_t j = 0; j < n; j++) f[j] -= base[i][j]; /* what the op added */
+      double e = th_rel_err(f, ref_din[i], n);
+      if (e > bwd_err) bwd_err = e;
+      guards &= th_guards_ok(din_t[i]);
+      free(f);
+      free(base[i]);
+    }
+    for (int i = 0; i < op->n_in; i++) guards &= th_guards_ok(in_t[i]);
+    snprintf(name, sizeof name, "%s backward vs reference (accumulating)", label);
+    th_check(bwd_err <= op->tol_bwd && guards, name, "max rel err %.3e (tol %.1e)%s", bwd_err, op->tol_bwd,
+             guards ? "" : ", guard region overwritten");
+
+    /* 4. reference backward vs central finite differences (double) */
+    for (int i = 0; i < op->n_in; i++) {
+      if (!op->in_diff[i]) continue;
+      size_t n = op->in_n[i];
+      int ns = (size_t)op->fd_samples < n ? op->fd_samples : (int)n;
+      double *fd = malloc((size_t)ns * sizeof(double)), *an = malloc((size_t)ns * sizeof(double));
+      double *pick = malloc((size_t)ns * sizeof(double));
+      th_rand(pick, (size_t)ns, seed + 300 + (uint64_t)i, 0, (double)n);
+      for (int s = 0; s < ns; s++) {
+        size_t j = (ns == (int)n) ? (size_t)s : (size_t)pick[s];
+        if (j >= n) j = n - 1;
+        double x0 = in[i][j], h = op->fd_step * (fabs(x0) > 1 ? fabs(x0) : 1);
+        in[i][j] = x0 + h;
+        double lp = projected_loss(op, in, R);
+        in[i][j] = x0 - h;
+        double lm = projected_loss(op, in, R);
+        in[i][j] = x0;
+        fd[s] = (lp - lm) / (2 * h);
+        an[s] = ref_din[i][j];
+      }
+      double e = th_rel_err_d(an, fd, (size_t)ns);
+      if (e > fd_err) fd_err = e;
+      free(fd); free(an); free(pick);
+    }
+    snprintf(name, sizeof name, "%s reference backward vs finite differences", label);
+    th_check(fd_err <= op->tol_fd, name, "max rel err %.3e (tol %.1e)", fd_err, op->tol_fd);
+  }
+  th_record(op->name, op->shape, fwd_err, bwd_err, fd_err);
+
+  for (int i = 0; i < op->n_in; i++) { free(in[i]); free(ref_din[i]); }
+  for (int o = 0; o < op->n_out; o++) { free(R[o]); free(ref_out[o]); }
+  db_arena_free(arena);
+  op->arena = NULL;
+}

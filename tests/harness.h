@@ -1,0 +1,75 @@
+/* Test harness: counters, a shared device context, and th_run_op, the one
+ * procedure every op test goes through:
+ *   1. random inputs (host, double) -> float device tensors with guard regions;
+ *   2. device forward vs the plain-C double reference forward;
+ *   3. device backward (gradients pre-filled with random values, to prove +=)
+ *      vs the plain-C reference backward, for dout = R, a random projection;
+ *   4. reference backward vs central finite differences in double of
+ *      L(x) = sum(R * forward(x)) on a sample of input elements;
+ *   guards around every device tensor must stay untouched; NaN/Inf fail.
+ * Error metric everywhere: max_i |a_i - b_i| / max_i |b_i| (b = reference). */
+#ifndef DB_TEST_HARNESS_H
+#define DB_TEST_HARNESS_H
+#include "../ops/ops.h"
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+extern db_ctx *th_ctx;
+void th_check(int ok, const char *name, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int th_selected(const char *name); /* honours the command-line filter */
+
+/* Expect db_fail with a message containing `needle` while running `stmt`. */
+#define TH_EXPECT_ERROR(name, needle, ...)                                         \
+  do {                                                                              \
+    jmp_buf th_trap_;                                                               \
+    int th_failed_ = 0;                                                             \
+    db_trap_errors(&th_trap_);                                                      \
+    if (setjmp(th_trap_) == 0) { __VA_ARGS__; } else th_failed_ = 1;                       \
+    db_trap_errors(NULL);                                                           \
+    th_check(th_failed_ && strstr(db_last_error(), needle) != NULL, name,           \
+             "expected an error containing \"%s\", got: %s", needle,                \
+             th_failed_ ? db_last_error() : "no error");                            \
+  } while (0)
+
+#define TH_MAX 8
+typedef struct th_op th_op;
+struct th_op {
+  const char *name;   /* op name, e.g. "layernorm" */
+  char shape[80];     /* label, e.g. "N=7 C=33" */
+  int n_in, n_out;
+  size_t in_n[TH_MAX], out_n[TH_MAX];
+  const char *in_name[TH_MAX], *out_name[TH_MAX];
+  int in_diff[TH_MAX];  /* 1: gradient checked for this input */
+  int in_int[TH_MAX];   /* >0: int32 index input with values in [0, in_int) */
+  double in_lo[TH_MAX], in_hi[TH_MAX]; /* uniform range (default [-1,1]) */
+  double tol_fwd, tol_bwd, tol_fd;     /* defaults 1e-4, 1e-4, 1e-6 */
+  double fd_step;                      /* default 1e-5 */
+  int fd_samples;                      /* elements per input; default 40 */
+  int out_nondiff[TH_MAX];             /* 1: output excluded from the projection (e.g. saved stats) */
+  /* optional: adjust random inputs (e.g. make weights positive, set -1 targets) */
+  void (*init)(th_op *op, double **in);
+  void (*ref_fwd)(th_op *op, double **in, double **out);
+  /* din[i] += gradient for dout (only for in_diff inputs; others may be NULL) */
+  void (*ref_bwd)(th_op *op, double **in, double **dout, double **din);
+  void (*dev_fwd)(th_op *op, db_ctx *ctx, db_tensor *in, db_tensor *out);
+  void (*dev_bwd)(th_op *op, db_ctx *ctx, db_tensor *in, db_tensor *out, db_tensor *dout, db_tensor *din);
+  void *cfg;          /* op-specific sizes and saved device tensors */
+  db_arena *arena;    /* set by the harness: for saved/scratch tensors of dev_fwd/dev_bwd */
+};
+void th_op_init(th_op *op, const char *name); /* zero + defaults */
+void th_add_in(th_op *op, const char *name, size_t n, int diff);
+void th_add_out(th_op *op, const char *name, size_t n);
+void th_run_op(th_op *op);
+
+/* Errors and helpers for hand-written tests. */
+double th_rel_err(const float *a, const double *ref, size_t n);
+double th_rel_err_d(const double *a, const double *ref, size_t n);
+void th_rand(double *x, size_t n, uint64_t seed, double lo, double hi);
+/* A float32 tensor with guard regions; for tests that build tensors by hand. */
+db_tensor th_tensor(db_arena *a, size_t n);
+int th_guards_ok(db_tensor t);
+void th_record(const char *op, const char *shape, double fwd, double bwd, double fd);
+void th_print_table(void);
+
+#endif

@@ -1,0 +1,34 @@
+/* Test runner: `dblocks_tests [filter]` runs every test whose name contains
+ * filter, prints one line per check and ends with "N passed, M failed". */
+#include "harness.h"
+#include <stdlib.h>
+#include <string.h>
+
+extern int th_passed, th_failed;
+extern const char *th_filter;
+
+#define TEST_SUITES(X) \
+  X(runtime) X(rng) X(linear) X(layernorm) X(modulate) X(gated_residual) X(activations) \
+  X(attention) X(losses) X(embedding) X(patchify) X(reduce) X(adamw) X(dit_layer) X(cli)
+/* weak: a suite whose file is missing is reported as a failure, not a link error */
+#define DECLARE(s) void tests_##s(void) __attribute__((weak));
+TEST_SUITES(DECLARE)
+
+int main(int argc, char **argv) {
+  th_filter = argc > 1 ? argv[1] : NULL;
+  double t0 = db_now();
+  th_ctx = db_init(NULL);
+  printf("device: %s (%s, %s)\n", th_ctx->dev.name, th_ctx->dev.platform_name, th_ctx->dev.driver);
+#define RUN(s)                                                   \
+  if (th_selected(#s) || !th_filter || 1) {                      \
+    printf("[%s]\n", #s);                                        \
+    if (tests_##s) tests_##s();                                  \
+    else th_check(0, #s, "test suite not linked into this binary"); \
+  }
+  TEST_SUITES(RUN)
+  th_print_table();
+  db_shutdown(th_ctx);
+  printf("time %.1f s\n", db_now() - t0);
+  printf("%d passed, %d failed\n", th_passed, th_failed);
+  return th_failed ? 1 : 0;
+}

@@ -1,0 +1,32 @@
+/* dblocks command line: `dblocks <command> [options]`. */
+#include "../runtime/db.h"
+#include "cli.h"
+#include <stdio.h>
+#include <string.h>
+
+static const struct { const char *name, *help; int (*fn)(int, char **); } commands[] = {
+    {"devices", "list OpenCL platforms and devices", cmd_devices},
+    {"bench", "benchmarks: `dblocks bench ops`", cmd_bench},
+};
+
+static void usage(FILE *f) {
+  fprintf(f, "usage: dblocks <command> [options]\n\ncommands:\n");
+  for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+    fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
+  fprintf(f, "\nevery command takes --device P:D (or DBLOCKS_DEVICE=P:D); default: the first GPU, else the\n"
+             "first device. `dblocks <command> --help` documents a command.\n"
+             "environment: DBLOCKS_CACHE_DIR (kernel binary cache; \"off\" disables), DBLOCKS_PROFILE=1\n"
+             "(per-kernel device times at exit).\n");
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+    usage(argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+    if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
+  fprintf(stderr, "dblocks: error: unknown command '%s'\n\n", argv[1]);
+  usage(stderr);
+  return 2;
+}
