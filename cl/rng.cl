@@ -1,5 +1,7 @@
 // Philox4x32-10, identical to runtime/rng.c: work-item g fills elements
 // 4g..4g+3 of the stream from counter (offset + g).
+// Exact host/device agreement needs a*b+c rounded twice, as the host does:
+#pragma OPENCL FP_CONTRACT OFF
 uint4 philox4x32(ulong seed, ulong counter) {
   uint c0 = (uint)counter, c1 = (uint)(counter >> 32), c2 = 0, c3 = 0;
   uint k0 = (uint)seed, k1 = (uint)(seed >> 32);

@@ -91,6 +91,8 @@ extern const int db_cl_source_count;
  * kernels created once; later calls return the same object. */
 cl_kernel db_kernel(db_ctx *ctx, const char *file, const char *kernel);
 void db_build_all(db_ctx *ctx);
+/* Compile one source now (no cache); a failure prints the build log and fails. */
+cl_program db_compile(db_ctx *ctx, const db_cl_source *src);
 /* Cache directory: DBLOCKS_CACHE_DIR (="off" disables), else
  * $XDG_CACHE_HOME/dblocks, else ~/.cache/dblocks. Returns NULL when disabled. */
 const char *db_cache_dir(void);
@@ -164,6 +166,8 @@ double db_now(void); /* seconds, monotonic */
 /* Philox4x32-10: four 32-bit words from (seed, counter); the same on host and
  * device (cl/rng.cl). Stream element i of a draw uses counter (offset + i/4). */
 void db_philox4x32(uint64_t seed, uint64_t counter, uint32_t out[4]);
+/* the full 128-bit counter / 64-bit key form, for known-answer tests */
+void db_philox4x32_block(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]);
 float db_u01(uint32_t x);            /* (0,1], 24 bits */
 void db_rng_normal_host(float *out, size_t n, uint64_t seed, uint64_t offset);
 void db_rng_uniform_host(float *out, size_t n, uint64_t seed, uint64_t offset, float lo, float hi);

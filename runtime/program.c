@@ -112,7 +112,7 @@ static void store_cached(db_ctx *ctx, cl_program prog, const char *path) {
   free(bin);
 }
 
-static cl_program compile_source(db_ctx *ctx, const db_cl_source *src) {
+cl_program db_compile(db_ctx *ctx, const db_cl_source *src) {
   cl_int err;
   cl_program prog = clCreateProgramWithSource(ctx->context, 1, (const char **)&src->source, NULL, &err);
   CL_CHECK(err);
@@ -146,7 +146,7 @@ static cl_program get_program(db_ctx *ctx, int index) {
   if (prog) ctx->cache_hits++;
   else {
     ctx->cache_misses++;
-    prog = compile_source(ctx, src);
+    prog = db_compile(ctx, src);
     if (path[0]) store_cached(ctx, prog, path);
   }
   ctx->build_seconds += db_now() - t0;

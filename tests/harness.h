@@ -17,13 +17,12 @@
 
 extern db_ctx *th_ctx;
 void th_check(int ok, const char *name, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-int th_selected(const char *name); /* honours the command-line filter */
 
 /* Expect db_fail with a message containing `needle` while running `stmt`. */
 #define TH_EXPECT_ERROR(name, needle, ...)                                         \
   do {                                                                              \
     jmp_buf th_trap_;                                                               \
-    int th_failed_ = 0;                                                             \
+    volatile int th_failed_ = 0;                                                    \
     db_trap_errors(&th_trap_);                                                      \
     if (setjmp(th_trap_) == 0) { __VA_ARGS__; } else th_failed_ = 1;                       \
     db_trap_errors(NULL);                                                           \

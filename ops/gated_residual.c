@@ -1,0 +1,57 @@
+/* Gated residual x + g ⊙ y of AdaLN-Zero, g per sample and channel. */
+#include "ops.h"
+
+static void check(const char *op, db_tensor a, db_tensor b, db_tensor c3, db_tensor mod, int gate_col, int B, int T,
+                  int C, int ld, const char *an, const char *bn, const char *cn, const char *mn) {
+  if (B <= 0 || T <= 0 || C <= 0) db_fail("%s: sizes must be positive, got B=%d T=%d C=%d", op, B, T, C);
+  if (gate_col < 0 || gate_col + C > ld) db_fail("%s: gate column %d of width %d does not fit rows of %d", op, gate_col, C, ld);
+  size_t n = (size_t)B * T * C;
+  db_check_numel(a, n, op, an);
+  db_check_numel(b, n, op, bn);
+  db_check_numel(c3, n, op, cn);
+  db_check_numel(mod, (size_t)B * ld, op, mn);
+}
+
+void gated_residual_forward(db_ctx *ctx, db_tensor out, db_tensor x, db_tensor y, db_tensor mod, int gate_col, int B,
+                            int T, int C, int ld) {
+  check("gated_residual_forward", out, x, y, mod, gate_col, B, T, C, ld, "out", "x", "y", "mod");
+  db_args a = db_args_begin(ctx, "gated_residual", "gated_residual_forward");
+  db_arg_tensor(&a, out);
+  db_arg_tensor(&a, x);
+  db_arg_tensor(&a, y);
+  db_arg_tensor(&a, mod);
+  db_arg_i32(&a, gate_col);
+  db_arg_i32(&a, B);
+  db_arg_i32(&a, T);
+  db_arg_i32(&a, C);
+  db_arg_i32(&a, ld);
+  db_launch_1d(&a, (size_t)B * T * C, 0);
+}
+
+void gated_residual_backward(db_ctx *ctx, db_tensor dx, db_tensor dy, db_tensor dmod, db_tensor dout, db_tensor y,
+                             db_tensor mod, int gate_col, int B, int T, int C, int ld) {
+  check("gated_residual_backward", dx, dy, dout, dmod, gate_col, B, T, C, ld, "dx", "dy", "dout", "dmod");
+  db_check_numel(y, (size_t)B * T * C, "gated_residual_backward", "y");
+  db_check_numel(mod, (size_t)B * ld, "gated_residual_backward", "mod");
+  db_args a = db_args_begin(ctx, "gated_residual", "gated_residual_backward_xy");
+  db_arg_tensor(&a, dx);
+  db_arg_tensor(&a, dy);
+  db_arg_tensor(&a, dout);
+  db_arg_tensor(&a, mod);
+  db_arg_i32(&a, gate_col);
+  db_arg_i32(&a, B);
+  db_arg_i32(&a, T);
+  db_arg_i32(&a, C);
+  db_arg_i32(&a, ld);
+  db_launch_1d(&a, (size_t)B * T * C, 0);
+  db_args r = db_args_begin(ctx, "gated_residual", "gated_residual_backward_gate");
+  db_arg_tensor(&r, dmod);
+  db_arg_tensor(&r, dout);
+  db_arg_tensor(&r, y);
+  db_arg_i32(&r, gate_col);
+  db_arg_i32(&r, B);
+  db_arg_i32(&r, T);
+  db_arg_i32(&r, C);
+  db_arg_i32(&r, ld);
+  db_launch_1d(&r, (size_t)B * C, 0);
+}

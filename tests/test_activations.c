@@ -1,0 +1,62 @@
+/* SiLU and tanh-GELU, over a range that reaches both tails. */
+#include "harness.h"
+
+static const double GK = 0.7978845608028654;
+static double sig(double x) { return 1 / (1 + exp(-x)); }
+
+static void silu_ref_fwd(th_op *op, double **in, double **out) {
+  for (size_t i = 0; i < op->in_n[0]; i++) out[0][i] = in[0][i] * sig(in[0][i]);
+}
+static void silu_ref_bwd(th_op *op, double **in, double **dout, double **din) {
+  for (size_t i = 0; i < op->in_n[0]; i++) {
+    double s = sig(in[0][i]);
+    din[0][i] += dout[0][i] * s * (1 + in[0][i] * (1 - s));
+  }
+}
+static void gelu_ref_fwd(th_op *op, double **in, double **out) {
+  for (size_t i = 0; i < op->in_n[0]; i++) {
+    double x = in[0][i];
+    out[0][i] = 0.5 * x * (1 + tanh(GK * (x + 0.044715 * x * x * x)));
+  }
+}
+static void gelu_ref_bwd(th_op *op, double **in, double **dout, double **din) {
+  for (size_t i = 0; i < op->in_n[0]; i++) {
+    double x = in[0][i], th = tanh(GK * (x + 0.044715 * x * x * x));
+    din[0][i] += dout[0][i] * (0.5 * (1 + th) + 0.5 * x * (1 - th * th) * GK * (1 + 3 * 0.044715 * x * x));
+  }
+}
+static void silu_dev_fwd(th_op *op, db_ctx *ctx, db_tensor *in, db_tensor *out) { silu_forward(ctx, out[0], in[0], op->in_n[0]); }
+static void silu_dev_bwd(th_op *op, db_ctx *ctx, db_tensor *in, db_tensor *out, db_tensor *dout, db_tensor *din) {
+  (void)out;
+  silu_backward(ctx, din[0], dout[0], in[0], op->in_n[0]);
+}
+static void gelu_dev_fwd(th_op *op, db_ctx *ctx, db_tensor *in, db_tensor *out) { gelu_forward(ctx, out[0], in[0], op->in_n[0]); }
+static void gelu_dev_bwd(th_op *op, db_ctx *ctx, db_tensor *in, db_tensor *out, db_tensor *dout, db_tensor *din) {
+  (void)out;
+  gelu_backward(ctx, din[0], dout[0], in[0], op->in_n[0]);
+}
+
+static void run(const char *name, size_t n, int gelu) {
+  th_op op;
+  th_op_init(&op, name);
+  snprintf(op.shape, sizeof op.shape, "n=%zu", n);
+  th_add_in(&op, "inp", n, 1);
+  op.in_lo[0] = -8;
+  op.in_hi[0] = 8;
+  th_add_out(&op, "out", n);
+  op.ref_fwd = gelu ? gelu_ref_fwd : silu_ref_fwd;
+  op.ref_bwd = gelu ? gelu_ref_bwd : silu_ref_bwd;
+  op.dev_fwd = gelu ? gelu_dev_fwd : silu_dev_fwd;
+  op.dev_bwd = gelu ? gelu_dev_bwd : silu_dev_bwd;
+  th_run_op(&op);
+}
+
+void tests_activations(void) {
+  size_t sizes[] = {1, 7, 1001, 197 * 33};
+  for (int i = 0; i < 4; i++) run("silu", sizes[i], 0);
+  for (int i = 0; i < 4; i++) run("gelu", sizes[i], 1);
+  TH_EXPECT_ERROR("gelu rejects a short output", "gelu_forward: argument out", {
+    db_arena *a = db_arena_new(th_ctx, "bad");
+    gelu_forward(th_ctx, db_new(a, 1, 6, 0, 0, 0), db_new(a, 1, 7, 0, 0, 0), 7);
+  });
+}

@@ -1,0 +1,165 @@
+/* Runtime: device listing and selection errors, the program binary cache
+ * (miss, hit, corrupt entry, disabled), missing kernels and build failures,
+ * arenas and the live/peak byte counters. */
+#include "harness.h"
+#include <dirent.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+static char cache_root[512];
+
+static void set_cache(const char *sub) {
+  char dir[700];
+  snprintf(dir, sizeof dir, "%s/%s", cache_root, sub);
+  setenv("DBLOCKS_CACHE_DIR", dir, 1);
+}
+
+/* Runs a tiny kernel from a program that may have come from the cache. */
+static int silu_works(db_ctx *ctx) {
+  db_arena *a = db_arena_new(ctx, "probe");
+  db_tensor x = db_new(a, 1, 3, 0, 0, 0), y = db_new(a, 1, 3, 0, 0, 0);
+  float in[3] = {-1, 0, 2}, out[3];
+  db_upload(ctx, x, in);
+  silu_forward(ctx, y, x, 3);
+  db_download(ctx, y, out);
+  db_arena_free(a);
+  return fabsf(out[0] + 0.268941f) < 1e-5f && out[1] == 0 && fabsf(out[2] - 1.761594f) < 1e-5f;
+}
+
+static int count_entries(const char *dir, const char *suffix) {
+  DIR *d = opendir(dir);
+  if (!d) return 0;
+  int n = 0;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    size_t l = strlen(e->d_name), s = strlen(suffix);
+    if (l > s && !strcmp(e->d_name + l - s, suffix)) n++;
+  }
+  closedir(d);
+  return n;
+}
+
+static void test_cache(void) {
+  const char *saved = getenv("DBLOCKS_CACHE_DIR");
+  char *saved_copy = saved ? strdup(saved) : NULL;
+  snprintf(cache_root, sizeof cache_root, "%s/dblocks-test-%d", saved ? saved : "/tmp", (int)getpid());
+  set_cache("a");
+
+  db_ctx *c1 = db_init(NULL);
+  db_build_all(c1);
+  th_check(c1->cache_misses == db_cl_source_count && c1->cache_hits == 0, "cache: first build compiles every program",
+           "%d misses, %d hits, %d programs", c1->cache_misses, c1->cache_hits, db_cl_source_count);
+  double cold = c1->build_seconds;
+  db_shutdown(c1);
+  char dir[700];
+  snprintf(dir, sizeof dir, "%s/a", cache_root);
+  th_check(count_entries(dir, ".bin") == db_cl_source_count && count_entries(dir, ".tmp") == 0,
+           "cache: one entry per program, no temp files left", "%d entries", count_entries(dir, ".bin"));
+
+  db_ctx *c2 = db_init(NULL);
+  db_build_all(c2);
+  th_check(c2->cache_hits == db_cl_source_count && c2->cache_misses == 0, "cache: second start loads every program",
+           "%d hits, %d misses", c2->cache_hits, c2->cache_misses);
+  th_check(c2->build_seconds < 1.0, "cache: second start builds all programs in under a second",
+           "%.3f s (cold %.3f s)", c2->build_seconds, cold);
+  printf("        cold build %.2f s, cached %.3f s, %d programs\n", cold, c2->build_seconds, db_cl_source_count);
+  th_check(silu_works(c2), "cache: kernels from cached binaries compute correctly", "wrong silu values");
+  db_shutdown(c2);
+
+  /* corrupt every entry in a different way: flipped byte, truncation, garbage */
+  DIR *d = opendir(dir);
+  struct dirent *e;
+  int k = 0;
+  while (d && (e = readdir(d))) {
+    if (!strstr(e->d_name, ".bin")) continue;
+    char path[1000];
+    snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+    FILE *f = fopen(path, "r+b");
+    if (!f) continue;
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    if (k % 3 == 0) { fseek(f, size / 2, SEEK_SET); int c = fgetc(f); fseek(f, size / 2, SEEK_SET); fputc(c ^ 0x5a, f); }
+    fclose(f);
+    if (k % 3 == 1 && truncate(path, size / 3) != 0) perror("truncate");
+    if (k % 3 == 2) { f = fopen(path, "wb"); fputs("not a program binary", f); fclose(f); }
+    k++;
+  }
+  if (d) closedir(d);
+  db_ctx *c3 = db_init(NULL);
+  db_build_all(c3);
+  th_check(c3->cache_misses == db_cl_source_count, "cache: corrupt entries fall back to compiling",
+           "%d misses of %d", c3->cache_misses, db_cl_source_count);
+  th_check(silu_works(c3), "cache: kernels correct after corrupt-entry fallback", "wrong silu values");
+  db_shutdown(c3);
+  db_ctx *c4 = db_init(NULL);
+  db_build_all(c4);
+  th_check(c4->cache_hits == db_cl_source_count, "cache: corrupt entries were rewritten", "%d hits", c4->cache_hits);
+  db_shutdown(c4);
+
+  setenv("DBLOCKS_CACHE_DIR", "off", 1);
+  th_check(db_cache_dir() == NULL, "cache: DBLOCKS_CACHE_DIR=off disables it", "still %s", db_cache_dir());
+  if (saved_copy) setenv("DBLOCKS_CACHE_DIR", saved_copy, 1);
+  else unsetenv("DBLOCKS_CACHE_DIR");
+  free(saved_copy);
+  char cmd[700];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", cache_root);
+  if (system(cmd) != 0) printf("        could not remove %s\n", cache_root);
+}
+
+static void test_devices(void) {
+  int n = 0;
+  db_device_info *list = db_list_devices(&n);
+  th_check(n >= 1 && list && list[0].name[0] && list[0].compute_units > 0 && list[0].global_mem > 0,
+           "devices: at least one device with a name, compute units and memory", "%d devices", n);
+  free(list);
+  db_device_info d = db_select_device("0:0");
+  th_check(d.platform_index == 0 && d.device_index == 0, "devices: --device 0:0 selects 0:0", "got %d:%d",
+           d.platform_index, d.device_index);
+  TH_EXPECT_ERROR("devices: index out of range is a clear error", "no device 9:9", db_select_device("9:9"));
+  TH_EXPECT_ERROR("devices: malformed spec is a clear error", "expected P:D", db_select_device("gpu"));
+  TH_EXPECT_ERROR("devices: trailing garbage is a clear error", "expected P:D", db_select_device("0:0x"));
+}
+
+static void test_kernels(void) {
+  TH_EXPECT_ERROR("kernels: unknown kernel name", "kernel no_such_kernel not found in cl/silu.cl",
+                  db_kernel(th_ctx, "silu", "no_such_kernel"));
+  TH_EXPECT_ERROR("kernels: unknown program", "no kernel source cl/nope.cl", db_kernel(th_ctx, "nope", "k"));
+  db_cl_source bad = {"broken", "__kernel void f(__global float *x) { x[0] = undeclared_thing; }"};
+  printf("        (a build log for the deliberately broken kernel follows)\n");
+  TH_EXPECT_ERROR("kernels: build failure names the file and device", "kernel build failed: cl/broken.cl",
+                  db_compile(th_ctx, &bad));
+  th_check(db_kernel(th_ctx, "silu", "silu_forward") == db_kernel(th_ctx, "silu", "silu_forward"),
+           "kernels: created once, the same object on every lookup", "different kernel objects");
+}
+
+static void test_arenas(void) {
+  size_t live0 = db_live_bytes();
+  db_reset_peak();
+  db_arena *a = db_arena_new(th_ctx, "params"), *b = db_arena_new(th_ctx, "acts");
+  db_new(a, 2, 100, 10, 0, 0);
+  db_new(b, 3, 4, 5, 6, 0);
+  th_check(db_arena_bytes(a) == 4000 && db_arena_bytes(b) == 480 && db_live_bytes() == live0 + 4480,
+           "arenas: bytes counted per arena and live", "a %zu b %zu live %zu", db_arena_bytes(a), db_arena_bytes(b),
+           db_live_bytes() - live0);
+  db_arena_free(b);
+  th_check(db_live_bytes() == live0 + 4000 && db_peak_bytes() >= live0 + 4480,
+           "arenas: freeing an arena lowers live bytes, peak stays", "live %zu peak %zu", db_live_bytes() - live0,
+           db_peak_bytes() - live0);
+  db_arena_free(a);
+  TH_EXPECT_ERROR("arenas: zero-sized dim is a clear error", "must be positive", {
+    db_arena *c = db_arena_new(th_ctx, "bad");
+    db_new(c, 2, 3, 0, 0, 0);
+  });
+  TH_EXPECT_ERROR("arenas: allocation beyond the device limit is a clear error", "exceeds the device's max allocation", {
+    db_arena *c = db_arena_new(th_ctx, "huge");
+    int shape[4] = {1 << 30, 1 << 30, 1, 1};
+    db_alloc(c, DB_F32, 2, shape);
+  });
+}
+
+void tests_runtime(void) {
+  test_devices();
+  test_kernels();
+  test_arenas();
+  test_cache();
+}
