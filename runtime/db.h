@@ -160,6 +160,9 @@ void db_launch_2d(db_args *a, size_t g0, size_t g1, size_t l0, size_t l1);
 cl_event *db_profile_event(db_ctx *ctx, const char *name); /* NULL when off */
 void db_profile_report(db_ctx *ctx);
 double db_event_ms(cl_event e);
+/* Device-timeline interval between two markers (ms): what `dblocks bench` reports. */
+cl_event db_marker(db_ctx *ctx);
+double db_marker_interval_ms(cl_event start, cl_event stop); /* waits, releases both */
 double db_now(void); /* seconds, monotonic */
 
 /* ---------------------------------------------------------------- RNG */

@@ -75,6 +75,22 @@ double db_event_ms(cl_event e) {
   return (double)(t1 - t0) * 1e-6;
 }
 
+cl_event db_marker(db_ctx *ctx) {
+  cl_event e;
+  CL_CHECK(clEnqueueMarkerWithWaitList(ctx->queue, 0, NULL, &e));
+  return e;
+}
+
+double db_marker_interval_ms(cl_event start, cl_event stop) {
+  cl_ulong t0 = 0, t1 = 0;
+  CL_CHECK(clWaitForEvents(1, &stop));
+  CL_CHECK(clGetEventProfilingInfo(start, CL_PROFILING_COMMAND_START, sizeof t0, &t0, NULL));
+  CL_CHECK(clGetEventProfilingInfo(stop, CL_PROFILING_COMMAND_END, sizeof t1, &t1, NULL));
+  clReleaseEvent(start);
+  clReleaseEvent(stop);
+  return (double)(t1 - t0) * 1e-6;
+}
+
 static void resolve_pending(void) {
   for (int i = 0; i < n_pending; i++) {
     double ms = db_event_ms(pending[i]);

@@ -1,3 +1,238 @@
+/* `dblocks bench ops`: time per call of every op at training shapes, with the
+ * device name, from device events (markers around the calls), after warm-up.
+ * GFLOP/s for GEMM-bound work, GB/s (bytes that must move at least once) for
+ * memory-bound ops. */
+#include "../models/dit_layer.h"
 #include "cli.h"
 #include <stdio.h>
-int cmd_bench(int argc, char **argv) { (void)argc; (void)argv; fprintf(stderr, "todo\n"); return 1; }
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+  db_ctx *ctx;
+  double min_seconds; /* keep repeating until this much device time */
+  int max_reps;
+} bench_env;
+
+typedef void (*bench_fn)(db_ctx *ctx, void *arg);
+
+/* Warm-up call, then repeated calls between two markers. Returns ms per call. */
+static double time_op(bench_env *env, bench_fn fn, void *arg) {
+  fn(env->ctx, arg);
+  db_finish(env->ctx);
+  int reps = 1;
+  double ms = 0;
+  for (;;) {
+    cl_event t0 = db_marker(env->ctx);
+    for (int i = 0; i < reps; i++) fn(env->ctx, arg);
+    cl_event t1 = db_marker(env->ctx);
+    ms = db_marker_interval_ms(t0, t1);
+    if (ms >= env->min_seconds * 1e3 || reps >= env->max_reps) break;
+    int want = ms > 0 ? (int)(reps * env->min_seconds * 1e3 / ms * 1.2) + 1 : reps * 10;
+    reps = want > env->max_reps ? env->max_reps : want;
+  }
+  return ms / reps;
+}
+
+static void row(const char *op, const char *shape, double ms, double flops, double bytes) {
+  printf("%-26s %-30s %11.3f", op, shape, ms);
+  if (flops > 0) printf(" %12.1f", flops / ms * 1e-6); else printf(" %12s", "-");
+  if (bytes > 0) printf(" %10.1f", bytes / ms * 1e-6); else printf(" %10s", "-");
+  printf("\n");
+  fflush(stdout);
+}
+
+/* ---- individual benchmarks */
+typedef struct { db_tensor a, b, c; int n; } gemm_arg;
+static void run_gemm(db_ctx *ctx, void *p) {
+  gemm_arg *g = p;
+  size_t n = (size_t)g->n;
+  CLBLAST_CHECK(CLBlastSgemm(CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeNo, n, n, n, 1.0f, g->a.mem,
+                             0, n, g->b.mem, 0, n, 0.0f, g->c.mem, 0, n, &ctx->queue, NULL));
+}
+
+typedef struct { db_tensor out, mean, rstd, inp, dinp, mod, y, dmod; int N, C, B, T; } elt_arg;
+static void run_ln_fwd(db_ctx *ctx, void *p) { elt_arg *e = p; layernorm_forward(ctx, e->out, e->mean, e->rstd, e->inp, e->N, e->C, 1e-6f); }
+static void run_ln_bwd(db_ctx *ctx, void *p) { elt_arg *e = p; layernorm_backward(ctx, e->dinp, e->out, e->inp, e->mean, e->rstd, e->N, e->C); }
+static void run_mod_fwd(db_ctx *ctx, void *p) { elt_arg *e = p; modulate_forward(ctx, e->out, e->inp, e->mod, 0, e->C, e->B, e->T, e->C, 6 * e->C); }
+static void run_mod_bwd(db_ctx *ctx, void *p) { elt_arg *e = p; modulate_backward(ctx, e->dinp, e->dmod, e->out, e->inp, e->mod, 0, e->C, e->B, e->T, e->C, 6 * e->C); }
+static void run_gr_fwd(db_ctx *ctx, void *p) { elt_arg *e = p; gated_residual_forward(ctx, e->out, e->inp, e->y, e->mod, 2 * e->C, e->B, e->T, e->C, 6 * e->C); }
+static void run_gelu_fwd(db_ctx *ctx, void *p) { elt_arg *e = p; gelu_forward(ctx, e->out, e->inp, (size_t)e->N * e->C); }
+static void run_gelu_bwd(db_ctx *ctx, void *p) { elt_arg *e = p; gelu_backward(ctx, e->dinp, e->out, e->inp, (size_t)e->N * e->C); }
+
+typedef struct { db_tensor out, qkvr, att, scratch, inp, dinp, dqkvr, datt; int B, T, C, NH; } attn_arg;
+static void run_attn_fwd(db_ctx *ctx, void *p) {
+  attn_arg *a = p;
+  attention_forward(ctx, a->out, a->qkvr, a->att, a->scratch, a->inp, DB_NULL, ATTN_BIDIRECTIONAL, a->B, a->T, a->C, a->NH);
+}
+static void run_attn_bwd(db_ctx *ctx, void *p) {
+  attn_arg *a = p;
+  attention_backward(ctx, a->dinp, a->dqkvr, a->datt, a->scratch, a->out, a->qkvr, a->att, a->B, a->T, a->C, a->NH);
+}
+
+typedef struct {
+  dit_layer_config cfg; dit_layer_params p, g; dit_layer_acts acts; dit_workspace ws;
+  db_tensor x, c, out, dx, dc; int B, T;
+} layer_arg;
+static void run_layer(db_ctx *ctx, void *v) {
+  layer_arg *l = v;
+  dit_layer_forward(ctx, l->out, &l->acts, l->x, l->c, &l->p, &l->ws, l->cfg);
+  dit_layer_backward(ctx, l->dx, l->dc, &l->g, l->out, &l->acts, l->x, l->c, &l->p, &l->ws, l->cfg);
+}
+
+typedef struct { db_tensor p[1], g[1], m[1], v[1], normsq; int decay[1]; } adam_arg;
+static void run_adam(db_ctx *ctx, void *v) {
+  adam_arg *a = v;
+  adamw_config cfg = {2e-4f, 0.9f, 0.999f, 1e-8f, 0.0f, 1.0f};
+  adamw_update(ctx, a->p, a->g, a->m, a->v, a->decay, 1, a->normsq, cfg, 1);
+}
+
+static void bench_gemms(bench_env *env, const int *sizes, int n) {
+  for (int i = 0; i < n; i++) {
+    int s = sizes[i];
+    db_arena *a = db_arena_new(env->ctx, "bench gemm");
+    gemm_arg g = {db_new(a, 2, s, s, 0, 0), db_new(a, 2, s, s, 0, 0), db_new(a, 2, s, s, 0, 0), s};
+    db_rng_uniform(env->ctx, g.a, 1, 0, -1, 1);
+    db_rng_uniform(env->ctx, g.b, 2, 0, -1, 1);
+    char shape[64];
+    snprintf(shape, sizeof shape, "n=%d", s);
+    double ms = time_op(env, run_gemm, &g);
+    row("sgemm (CLBlast)", shape, ms, 2.0 * s * s * (double)s, 0);
+    db_arena_free(a);
+  }
+}
+
+static void bench_elementwise(bench_env *env, int B, int T, int C) {
+  db_arena *a = db_arena_new(env->ctx, "bench elementwise");
+  int N = B * T;
+  elt_arg e = {db_new(a, 2, N, 4 * C, 0, 0), db_new(a, 1, N, 0, 0, 0), db_new(a, 1, N, 0, 0, 0),
+               db_new(a, 2, N, 4 * C, 0, 0), db_new(a, 2, N, 4 * C, 0, 0), db_new(a, 2, B, 6 * C, 0, 0),
+               db_new(a, 2, N, C, 0, 0), db_new(a, 2, B, 6 * C, 0, 0), N, C, B, T};
+  db_rng_uniform(env->ctx, e.inp, 3, 0, -1, 1);
+  db_rng_uniform(env->ctx, e.mod, 4, 0, -1, 1);
+  db_rng_uniform(env->ctx, e.y, 5, 0, -1, 1);
+  /* views of the first N*C elements for the C-wide ops */
+  elt_arg n1 = e;
+  int sh[2] = {N, C};
+  n1.out = db_view(e.out, 0, 2, sh);
+  n1.inp = db_view(e.inp, 0, 2, sh);
+  n1.dinp = db_view(e.dinp, 0, 2, sh);
+  char shape[64];
+  double nc = (double)N * C * 4;
+  snprintf(shape, sizeof shape, "N=%d C=%d", N, C);
+  row("layernorm forward", shape, time_op(env, run_ln_fwd, &n1), 0, 2 * nc);
+  row("layernorm backward", shape, time_op(env, run_ln_bwd, &n1), 0, 4 * nc);
+  snprintf(shape, sizeof shape, "B=%d T=%d C=%d", B, T, C);
+  row("modulate forward", shape, time_op(env, run_mod_fwd, &n1), 0, 2 * nc);
+  row("modulate backward", shape, time_op(env, run_mod_bwd, &n1), 0, 4 * nc);
+  row("gated residual forward", shape, time_op(env, run_gr_fwd, &n1), 0, 3 * nc);
+  snprintf(shape, sizeof shape, "n=%d", N * 4 * C);
+  row("gelu forward", shape, time_op(env, run_gelu_fwd, &e), 0, 2 * nc * 4);
+  row("gelu backward", shape, time_op(env, run_gelu_bwd, &e), 0, 4 * nc * 4);
+  db_arena_free(a);
+}
+
+static void bench_attention(bench_env *env, int B, int T, int C, int NH) {
+  db_arena *a = db_arena_new(env->ctx, "bench attention");
+  int hs = C / NH, q[4] = {3 * B, NH, T, hs};
+  attn_arg t = {db_new(a, 3, B, T, C, 0), db_alloc(a, DB_F32, 4, q), db_new(a, 4, B, NH, T, T),
+                db_new(a, 4, B, NH, T, hs), db_new(a, 3, B, T, 3 * C, 0), db_new(a, 3, B, T, 3 * C, 0),
+                db_alloc(a, DB_F32, 4, q), db_new(a, 4, B, NH, T, T), B, T, C, NH};
+  db_rng_uniform(env->ctx, t.inp, 6, 0, -1, 1);
+  char shape[64];
+  snprintf(shape, sizeof shape, "B=%d T=%d C=%d NH=%d", B, T, C, NH);
+  double flops = 4.0 * B * NH * (double)T * T * hs;
+  row("attention forward", shape, time_op(env, run_attn_fwd, &t), flops, 0);
+  row("attention backward", shape, time_op(env, run_attn_bwd, &t), 2 * flops, 0);
+  db_arena_free(a);
+}
+
+static void bench_layer(bench_env *env, int B, int T, int C, int NH) {
+  db_arena *a = db_arena_new(env->ctx, "bench layer");
+  layer_arg l;
+  l.cfg = (dit_layer_config){C, NH};
+  l.B = B;
+  l.T = T;
+  dit_layer_alloc_params(a, l.cfg, &l.p);
+  dit_layer_alloc_params(a, l.cfg, &l.g);
+  for (int i = 0; i < DIT_NPARAMS; i++) {
+    db_rng_uniform(env->ctx, l.p.t[i], 10, (uint64_t)i << 32, -0.05f, 0.05f);
+    db_zero(env->ctx, l.g.t[i]);
+  }
+  dit_layer_alloc_acts(a, l.cfg, B, T, &l.acts);
+  dit_workspace_alloc(a, l.cfg, B, T, &l.ws);
+  l.x = db_new(a, 3, B, T, C, 0);
+  l.out = db_new(a, 3, B, T, C, 0);
+  l.dx = db_new(a, 3, B, T, C, 0);
+  l.c = db_new(a, 2, B, C, 0, 0);
+  l.dc = db_new(a, 2, B, C, 0, 0);
+  db_rng_normal(env->ctx, l.x, 11, 0, 0, 1);
+  db_rng_normal(env->ctx, l.c, 12, 0, 0, 1);
+  db_zero(env->ctx, l.dx);
+  db_zero(env->ctx, l.dc);
+  char shape[64];
+  snprintf(shape, sizeof shape, "B=%d T=%d C=%d NH=%d", B, T, C, NH);
+  double tokens = (double)B * T;
+  /* forward GEMM flops 2*12C^2 per token + attention 4 T C per token; backward twice that */
+  double flops = 3.0 * (tokens * 24.0 * C * C + 4.0 * tokens * T * C);
+  double ms = time_op(env, run_layer, &l);
+  row("DiT layer fwd+bwd", shape, ms, flops, 0);
+  printf("%-26s %-30s %11.1f MiB device memory for one layer (params, grads, activations, scratch)\n", "",
+         "", db_arena_bytes(a) / 1048576.0);
+  db_arena_free(a);
+}
+
+static void bench_adamw(bench_env *env, int n) {
+  db_arena *a = db_arena_new(env->ctx, "bench adamw");
+  adam_arg t;
+  t.p[0] = db_new(a, 1, n, 0, 0, 0);
+  t.g[0] = db_new(a, 1, n, 0, 0, 0);
+  t.m[0] = db_new(a, 1, n, 0, 0, 0);
+  t.v[0] = db_new(a, 1, n, 0, 0, 0);
+  t.normsq = db_new(a, 1, 1, 0, 0, 0);
+  t.decay[0] = 1;
+  db_rng_uniform(env->ctx, t.g[0], 13, 0, -1, 1);
+  db_zero(env->ctx, t.p[0]);
+  db_zero(env->ctx, t.m[0]);
+  db_zero(env->ctx, t.v[0]);
+  char shape[64];
+  snprintf(shape, sizeof shape, "n=%d (norm + update)", n);
+  row("adamw", shape, time_op(env, run_adam, &t), 0, 4.0 * n * 7);
+  db_arena_free(a);
+}
+
+int cmd_bench(int argc, char **argv) {
+  const char *device = NULL;
+  int batch = 0, quick = 0;
+  double min_s = 0.3;
+  cli_opt opts[] = {
+      {"device", OPT_STR, &device, "P:D device (default: DBLOCKS_DEVICE, else first GPU, else first device)"},
+      {"batch", OPT_INT, &batch, "batch for the layer/attention rows (default 256 on a GPU, 32 otherwise)"},
+      {"seconds", OPT_FLOAT, &min_s, "device time to accumulate per row after warm-up (default 0.3)"},
+      {"quick", OPT_FLAG, &quick, "small sizes only (SGEMM n=256,512; batch 4): a smoke test"},
+  };
+  char *pos[1];
+  int npos = 1;
+  cli_parse("bench", "dblocks bench ops [options]\n  times every op at DiT training shapes and SGEMM at n = 1024, 2048, 4096",
+            opts, (int)(sizeof opts / sizeof *opts), argc, argv, pos, &npos);
+  if (npos != 1 || strcmp(pos[0], "ops") != 0)
+    db_fail("bench: say what to benchmark: `dblocks bench ops` (see `dblocks bench --help`)");
+  db_ctx *ctx = db_init(device);
+  bench_env env = {ctx, min_s, 1000};
+  int gpu = (ctx->dev.type & CL_DEVICE_TYPE_GPU) != 0;
+  if (batch <= 0) batch = quick ? 4 : gpu ? 256 : 32;
+  if (batch > 0 && batch <= 0) batch = 1;
+  printf("dblocks bench ops on %s (%s; %s, driver %s)\n", ctx->dev.name, ctx->dev.platform_name, ctx->dev.version,
+         ctx->dev.driver);
+  printf("timing: device events between markers after one warm-up call, >= %.2f s per row\n\n", min_s);
+  printf("%-26s %-30s %11s %12s %10s\n", "op", "shape", "ms/call", "GFLOP/s", "GB/s");
+  int big[3] = {1024, 2048, 4096}, small[2] = {256, 512};
+  bench_gemms(&env, quick ? small : big, quick ? 2 : 3);
+  int T = 196, C = 384, NH = 6;
+  bench_elementwise(&env, batch, T, C);
+  bench_attention(&env, batch, T, C, NH);
+  bench_adamw(&env, 12 * C * C * 4 + 12 * C * 6 * C); /* about one 12-layer DiT's weights, by 4 */
+  bench_layer(&env, batch, T, C, NH);
+  db_shutdown(ctx);
+  return 0;
+}

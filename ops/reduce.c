@@ -1,0 +1,72 @@
+/* Deterministic device reductions to a scalar (losses, gradient norms).
+ * Pass 1 writes one partial per work-group into ctx->scratch, pass 2 sums the
+ * partials with a single work-group. No atomics, no host round trip. */
+#include "ops.h"
+
+#define REDUCE_MAX_GROUPS 256
+
+/* Largest power of two <= the context's default work-group size. */
+static size_t reduce_group_size(db_ctx *ctx) {
+  size_t wg = 1;
+  while (wg * 2 <= ctx->wg) wg *= 2;
+  return wg;
+}
+
+/* The partials buffer: ctx->scratch, grown when too small (db_shutdown releases it).
+ * Releasing the old buffer is safe with work in flight: OpenCL defers the free. */
+static db_tensor reduce_scratch(db_ctx *ctx, size_t n) {
+  size_t bytes = n * sizeof(float);
+  if (ctx->scratch_bytes < bytes) {
+    if (ctx->scratch) CL_CHECK(clReleaseMemObject(ctx->scratch));
+    ctx->scratch = NULL;
+    ctx->scratch_bytes = 0;
+    cl_int err;
+    cl_mem m = clCreateBuffer(ctx->context, CL_MEM_READ_WRITE, bytes, NULL, &err);
+    CL_CHECK(err);
+    ctx->scratch = m;
+    ctx->scratch_bytes = bytes;
+  }
+  db_tensor t = {0};
+  t.mem = ctx->scratch;
+  t.ndim = 1;
+  t.shape[0] = (int)n;
+  t.dtype = DB_F32;
+  return t;
+}
+
+static void reduce_run(db_ctx *ctx, db_tensor out, db_tensor inp, size_t n, int square, int add) {
+  size_t wg = reduce_group_size(ctx);
+  size_t groups = (n + wg - 1) / wg;
+  if (groups > REDUCE_MAX_GROUPS) groups = REDUCE_MAX_GROUPS;
+  db_tensor part = reduce_scratch(ctx, REDUCE_MAX_GROUPS);
+
+  db_args a = db_args_begin(ctx, "reduce", "reduce_partials");
+  db_arg_tensor(&a, part);
+  db_arg_tensor(&a, inp);
+  db_arg_u64(&a, (uint64_t)n);
+  db_arg_i32(&a, square);
+  db_arg_local(&a, wg * sizeof(float));
+  db_launch_1d(&a, groups * wg, wg);
+
+  db_args b = db_args_begin(ctx, "reduce", "reduce_final");
+  db_arg_tensor(&b, out);
+  db_arg_tensor(&b, part);
+  db_arg_i32(&b, (int)groups);
+  db_arg_i32(&b, add);
+  db_arg_local(&b, wg * sizeof(float));
+  db_launch_1d(&b, wg, wg);
+}
+
+void reduce_sum(db_ctx *ctx, db_tensor out, db_tensor inp, size_t n) {
+  db_check_numel(out, 1, "reduce_sum", "out");
+  db_check_numel(inp, n, "reduce_sum", "inp");
+  if (n == 0) { db_zero(ctx, out); return; }
+  reduce_run(ctx, out, inp, n, 0, 0);
+}
+
+void reduce_sumsq_add(db_ctx *ctx, db_tensor out, db_tensor inp, size_t n) {
+  db_check_numel(out, 1, "reduce_sumsq_add", "out");
+  db_check_numel(inp, n, "reduce_sumsq_add", "inp");
+  if (n == 0) return;
+  reduce_run(ctx, out, inp, n, 1, 1);
+}
