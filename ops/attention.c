@@ -5,14 +5,6 @@
 #include "ops.h"
 #include <math.h>
 
-/* Largest power of two <= device default that does not exceed T rounded up:
- * one work-group per attention row. */
-static size_t row_group_size(db_ctx *ctx, int T) {
-  size_t wg = 1;
-  while (wg * 2 <= ctx->wg && wg < (size_t)T) wg *= 2;
-  return wg;
-}
-
 static int head_size(const char *op, int B, int T, int C, int NH) {
   if (B <= 0 || T <= 0 || C <= 0 || NH <= 0)
     db_fail("%s: sizes must be positive (B=%d T=%d C=%d NH=%d)", op, B, T, C, NH);
@@ -77,7 +69,7 @@ void attention_forward(db_ctx *ctx, db_tensor out, db_tensor qkvr, db_tensor att
   gather_heads(ctx, qkvr, inp, 3, B, T, C, NH, 3 * C);
   /* att = q @ k^T (unscaled; the softmax applies 1/sqrt(hs)) */
   gemm_batched(ctx, 0, 1, T, T, hs, qkvr, 0, hs, ths, qkvr, sec, hs, ths, att, 0, T, tt, batch);
-  size_t wg = row_group_size(ctx, T);
+  size_t wg = db_row_group_size(ctx, T);
   db_args a = db_args_begin(ctx, "attention", "attention_softmax_forward");
   db_arg_tensor(&a, att);
   db_arg_tensor(&a, mode == ATTN_MASK ? mask : DB_NULL);
@@ -112,7 +104,7 @@ void attention_backward(db_ctx *ctx, db_tensor dinp, db_tensor dqkvr, db_tensor 
   /* dv = att^T @ dout_h */
   gemm_batched(ctx, 1, 0, T, hs, T, att, 0, T, tt, scratch, 0, hs, ths, dqkvr, 2 * sec, hs, ths, batch);
   /* datt <- dpre = scale * att * (datt - rowsum(att * datt)) */
-  size_t wg = row_group_size(ctx, T);
+  size_t wg = db_row_group_size(ctx, T);
   db_args a = db_args_begin(ctx, "attention", "attention_softmax_backward");
   db_arg_tensor(&a, datt);
   db_arg_tensor(&a, att);

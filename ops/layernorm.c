@@ -1,20 +1,13 @@
 /* LayerNorm without affine (DiT's AdaLN supplies scale and shift). */
 #include "ops.h"
 
-/* Largest power of two <= min(C rounded up, device limit): one group per row. */
-static size_t row_group_size(db_ctx *ctx, int C) {
-  size_t wg = 1;
-  while (wg * 2 <= ctx->wg && wg < (size_t)C) wg *= 2;
-  return wg;
-}
-
 void layernorm_forward(db_ctx *ctx, db_tensor out, db_tensor mean, db_tensor rstd, db_tensor inp, int N, int C,
                        float eps) {
   db_check_numel(out, (size_t)N * C, "layernorm_forward", "out");
   db_check_numel(mean, (size_t)N, "layernorm_forward", "mean");
   db_check_numel(rstd, (size_t)N, "layernorm_forward", "rstd");
   db_check_numel(inp, (size_t)N * C, "layernorm_forward", "inp");
-  size_t wg = row_group_size(ctx, C);
+  size_t wg = db_row_group_size(ctx, C);
   db_args a = db_args_begin(ctx, "layernorm", "layernorm_forward");
   db_arg_tensor(&a, out);
   db_arg_tensor(&a, mean);
@@ -33,7 +26,7 @@ void layernorm_backward(db_ctx *ctx, db_tensor dinp, db_tensor dout, db_tensor i
   db_check_numel(inp, (size_t)N * C, "layernorm_backward", "inp");
   db_check_numel(mean, (size_t)N, "layernorm_backward", "mean");
   db_check_numel(rstd, (size_t)N, "layernorm_backward", "rstd");
-  size_t wg = row_group_size(ctx, C);
+  size_t wg = db_row_group_size(ctx, C);
   db_args a = db_args_begin(ctx, "layernorm", "layernorm_backward");
   db_arg_tensor(&a, dinp);
   db_arg_tensor(&a, dout);

@@ -63,6 +63,7 @@ struct db_ctx {
   cl_context context;
   cl_command_queue queue;
   size_t wg;             /* default work-group size for 1-D element kernels */
+  size_t row_wg;         /* work-group size cap for one-group-per-row reductions */
   struct db_program_slot *programs; /* built lazily, one per cl/ file */
   int n_programs;
   struct db_kernel_slot *kernels;
@@ -79,6 +80,9 @@ struct db_ctx {
 db_ctx *db_init(const char *spec);
 void db_shutdown(db_ctx *ctx);
 void db_finish(db_ctx *ctx);
+/* Work-group size for kernels that reduce one row per group: a power of two
+ * <= ctx->row_wg, no larger than the row needs. */
+size_t db_row_group_size(db_ctx *ctx, int row_len);
 
 /* ---------------------------------------------------------------- programs */
 /* Sources from cl/NAME.cl, embedded at build time by tools/embed_cl.c */

@@ -111,9 +111,19 @@ db_ctx *db_init(const char *spec) {
   ctx->queue = clCreateCommandQueue(ctx->context, ctx->dev.device, CL_QUEUE_PROFILING_ENABLE, &err);
   CL_CHECK(err);
   ctx->wg = ctx->dev.max_wg < 256 ? ctx->dev.max_wg : 256;
+  /* CPU drivers (PoCL) run a work-group as a loop; barriers inside a group
+   * cost more than they save, so a row is reduced by one work-item there.
+   * Measured on PoCL, layernorm N=784 C=384: 0.9 GB/s at 256, 7.6 GB/s at 1. */
+  ctx->row_wg = (ctx->dev.type & CL_DEVICE_TYPE_CPU) ? 1 : ctx->wg;
   const char *prof = getenv("DBLOCKS_PROFILE");
   ctx->profiling = prof && *prof && strcmp(prof, "0") != 0;
   return ctx;
+}
+
+size_t db_row_group_size(db_ctx *ctx, int row_len) {
+  size_t wg = 1;
+  while (wg * 2 <= ctx->row_wg && wg < (size_t)row_len) wg *= 2;
+  return wg;
 }
 
 void db_finish(db_ctx *ctx) { CL_CHECK(clFinish(ctx->queue)); }
