@@ -1,0 +1,70 @@
+// Softmax cross-entropy. Forward: one work-group per row (power-of-two size,
+// chosen by the host), three passes over the row: max, sum of exp, probs.
+// The loss is log(sum) - (x[t] - max), which stays accurate when p[t] is tiny.
+// Targets: -1 is ignored (loss 0, no gradient); any other value outside
+// [0, V) is invalid: its loss is NaN (so the mistake shows) and backward
+// leaves its row untouched. Nothing is ever read out of bounds.
+
+float wg_max(__local float *buf, float v) {
+  int lid = get_local_id(0), n = get_local_size(0);
+  buf[lid] = v;
+  barrier(CLK_LOCAL_MEM_FENCE);
+  for (int s = n / 2; s > 0; s >>= 1) {
+    if (lid < s) buf[lid] = fmax(buf[lid], buf[lid + s]);
+    barrier(CLK_LOCAL_MEM_FENCE);
+  }
+  float r = buf[0];
+  barrier(CLK_LOCAL_MEM_FENCE); // buf is reused by the next call
+  return r;
+}
+
+float wg_sum(__local float *buf, float v) {
+  int lid = get_local_id(0), n = get_local_size(0);
+  buf[lid] = v;
+  barrier(CLK_LOCAL_MEM_FENCE);
+  for (int s = n / 2; s > 0; s >>= 1) {
+    if (lid < s) buf[lid] += buf[lid + s];
+    barrier(CLK_LOCAL_MEM_FENCE);
+  }
+  float r = buf[0];
+  barrier(CLK_LOCAL_MEM_FENCE);
+  return r;
+}
+
+__kernel void crossentropy_forward(__global float *losses, ulong losses_off, __global float *probs,
+                                   ulong probs_off, __global const float *logits, ulong logits_off,
+                                   __global const int *targets, ulong targets_off, int V,
+                                   __local float *buf) {
+  int row = get_group_id(0), lid = get_local_id(0), nl = get_local_size(0);
+  __global const float *x = logits + logits_off + (ulong)row * V;
+  __global float *p = probs + probs_off + (ulong)row * V;
+  float m = -INFINITY;
+  for (int i = lid; i < V; i += nl) m = fmax(m, x[i]);
+  m = wg_max(buf, m);
+  float s = 0.0f;
+  for (int i = lid; i < V; i += nl) s += exp(x[i] - m);
+  s = wg_sum(buf, s);
+  float inv = 1.0f / s;
+  for (int i = lid; i < V; i += nl) p[i] = exp(x[i] - m) * inv;
+  if (lid == 0) {
+    int t = targets[targets_off + row];
+    float loss;
+    if (t == -1) loss = 0.0f;
+    else if (t < 0 || t >= V) loss = NAN;
+    else loss = log(s) - (x[t] - m);
+    losses[losses_off + row] = loss;
+  }
+}
+
+// dlogits[n, v] += (probs[n, v] - (v == target[n])) * dlosses[n]; 2-D grid (v, n).
+__kernel void crossentropy_backward(__global float *dlogits, ulong dlogits_off, __global const float *dlosses,
+                                    ulong dlosses_off, __global const float *probs, ulong probs_off,
+                                    __global const int *targets, ulong targets_off, int N, int V) {
+  int v = get_global_id(0), n = get_global_id(1);
+  if (v >= V || n >= N) return;
+  int t = targets[targets_off + n];
+  if (t < 0 || t >= V) return; // ignored (-1) or invalid target: no gradient
+  ulong i = (ulong)n * V + v;
+  float g = probs[probs_off + i] - (v == t ? 1.0f : 0.0f);
+  dlogits[dlogits_off + i] += g * dlosses[dlosses_off + n];
+}

@@ -1,0 +1,54 @@
+/* Softmax cross-entropy over V classes, with ignored (-1) targets. */
+#include "ops.h"
+
+/* Largest power of two <= min(V rounded up, device limit): one group per row. */
+static size_t row_group_size(db_ctx *ctx, int V) {
+  size_t wg = 1;
+  while (wg * 2 <= ctx->wg && wg < (size_t)V) wg *= 2;
+  return wg;
+}
+
+static void check_i32(db_tensor t, const char *op, const char *arg) {
+  if (t.dtype != DB_I32) db_fail("%s: argument %s must be an int32 tensor", op, arg);
+}
+
+void crossentropy_forward(db_ctx *ctx, db_tensor losses, db_tensor probs, db_tensor logits, db_tensor targets, int N,
+                          int V) {
+  const char *op = "crossentropy_forward";
+  if (N < 0 || V <= 0) db_fail("%s: invalid sizes N=%d V=%d", op, N, V);
+  db_check_numel(losses, (size_t)N, op, "losses");
+  db_check_numel(probs, (size_t)N * V, op, "probs");
+  db_check_numel(logits, (size_t)N * V, op, "logits");
+  db_check_numel(targets, (size_t)N, op, "targets");
+  check_i32(targets, op, "targets");
+  size_t wg = row_group_size(ctx, V);
+  db_args a = db_args_begin(ctx, "crossentropy", "crossentropy_forward");
+  db_arg_tensor(&a, losses);
+  db_arg_tensor(&a, probs);
+  db_arg_tensor(&a, logits);
+  db_arg_tensor(&a, targets);
+  db_arg_i32(&a, V);
+  db_arg_local(&a, wg * sizeof(float));
+  db_launch_1d(&a, (size_t)N * wg, wg);
+}
+
+void crossentropy_backward(db_ctx *ctx, db_tensor dlogits, db_tensor dlosses, db_tensor probs, db_tensor targets,
+                           int N, int V) {
+  const char *op = "crossentropy_backward";
+  if (N < 0 || V <= 0) db_fail("%s: invalid sizes N=%d V=%d", op, N, V);
+  db_check_numel(dlogits, (size_t)N * V, op, "dlogits");
+  db_check_numel(dlosses, (size_t)N, op, "dlosses");
+  db_check_numel(probs, (size_t)N * V, op, "probs");
+  db_check_numel(targets, (size_t)N, op, "targets");
+  check_i32(targets, op, "targets");
+  size_t l0 = row_group_size(ctx, V), l1 = ctx->wg / l0 ? ctx->wg / l0 : 1;
+  if (l1 > (size_t)N && N > 0) l1 = (size_t)N;
+  db_args a = db_args_begin(ctx, "crossentropy", "crossentropy_backward");
+  db_arg_tensor(&a, dlogits);
+  db_arg_tensor(&a, dlosses);
+  db_arg_tensor(&a, probs);
+  db_arg_tensor(&a, targets);
+  db_arg_i32(&a, N);
+  db_arg_i32(&a, V);
+  db_launch_2d(&a, (size_t)V, (size_t)N, l0, l1);
+}

@@ -1,0 +1,50 @@
+/* Sinusoidal timestep / noise-level embedding (DiT's t_embedder input, EDM's
+ * c_noise), with the gradient to t for completeness. */
+#include "ops.h"
+#include <math.h>
+
+static size_t pow2_at_most(size_t limit, size_t want) {
+  size_t l = 1;
+  while (l * 2 <= limit && l < want) l *= 2;
+  return l;
+}
+
+static void check_args(const char *op, int N, int D, float max_period) {
+  if (N < 0) db_fail("%s: invalid N=%d", op, N);
+  if (D <= 0 || D % 2) db_fail("%s: D=%d must be even and positive (cos and sin halves)", op, D);
+  if (!(max_period > 0.0f)) db_fail("%s: max_period=%g must be positive", op, (double)max_period);
+}
+
+void timestep_embedding_forward(db_ctx *ctx, db_tensor out, db_tensor t, int N, int D, float max_period) {
+  const char *op = "timestep_embedding_forward";
+  check_args(op, N, D, max_period);
+  db_check_numel(out, (size_t)N * D, op, "out");
+  db_check_numel(t, (size_t)N, op, "t");
+  size_t l0 = pow2_at_most(ctx->wg, (size_t)D), l1 = ctx->wg / l0 ? ctx->wg / l0 : 1;
+  if (N > 0 && l1 > (size_t)N) l1 = (size_t)N;
+  db_args a = db_args_begin(ctx, "timestep_embedding", "timestep_embedding_forward");
+  db_arg_tensor(&a, out);
+  db_arg_tensor(&a, t);
+  db_arg_i32(&a, N);
+  db_arg_i32(&a, D);
+  db_arg_f32(&a, (float)log((double)max_period));
+  db_launch_2d(&a, (size_t)D, (size_t)N, l0, l1);
+}
+
+void timestep_embedding_backward(db_ctx *ctx, db_tensor dt, db_tensor dout, db_tensor t, int N, int D,
+                                 float max_period) {
+  const char *op = "timestep_embedding_backward";
+  check_args(op, N, D, max_period);
+  db_check_numel(dt, (size_t)N, op, "dt");
+  db_check_numel(dout, (size_t)N * D, op, "dout");
+  db_check_numel(t, (size_t)N, op, "t");
+  size_t wg = pow2_at_most(ctx->wg, (size_t)(D / 2));
+  db_args a = db_args_begin(ctx, "timestep_embedding", "timestep_embedding_backward");
+  db_arg_tensor(&a, dt);
+  db_arg_tensor(&a, dout);
+  db_arg_tensor(&a, t);
+  db_arg_i32(&a, D);
+  db_arg_f32(&a, (float)log((double)max_period));
+  db_arg_local(&a, wg * sizeof(float));
+  db_launch_1d(&a, (size_t)N * wg, wg);
+}

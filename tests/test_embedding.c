@@ -1,0 +1,185 @@
+/* embedding and timestep_embedding: plain-C double references, device
+ * forward/backward, finite differences, determinism, shape errors. */
+#include "harness.h"
+#include <stdlib.h>
+
+/* ---------------------------------------------------------------- embedding */
+typedef struct { int N, C, V, oob; } emb_cfg; /* oob: plant out-of-range indices */
+
+static void emb_init(th_op *op, double **in) {
+  emb_cfg *c = op->cfg;
+  if (!c->oob) return;
+  in[0][0] = -1;           /* skipped: zero row, no gradient */
+  in[0][c->N / 2] = c->V;  /* one past the end: likewise */
+}
+
+static int emb_valid(const emb_cfg *c, double v) { return v >= 0 && v < c->V; }
+
+/* in: idx (N), table (V,C); out: out (N,C) */
+static void emb_ref_fwd(th_op *op, double **in, double **out) {
+  emb_cfg *c = op->cfg;
+  for (int n = 0; n < c->N; n++)
+    for (int j = 0; j < c->C; j++)
+      out[0][(size_t)n * c->C + j] = emb_valid(c, in[0][n]) ? in[1][(size_t)in[0][n] * c->C + j] : 0.0;
+}
+
+static void emb_ref_bwd(th_op *op, double **in, double **dout, double **din) {
+  emb_cfg *c = op->cfg;
+  for (int n = 0; n < c->N; n++)
+    if (emb_valid(c, in[0][n]))
+      for (int j = 0; j < c->C; j++) din[1][(size_t)in[0][n] * c->C + j] += dout[0][(size_t)n * c->C + j];
+}
+
+static void emb_dev_fwd(th_op *op, db_ctx *ctx, db_tensor *in, db_tensor *out) {
+  emb_cfg *c = op->cfg;
+  embedding_forward(ctx, out[0], in[0], in[1], c->N, c->C, c->V);
+}
+
+static void emb_dev_bwd(th_op *op, db_ctx *ctx, db_tensor *in, db_tensor *out, db_tensor *dout, db_tensor *din) {
+  emb_cfg *c = op->cfg;
+  (void)out;
+  embedding_backward(ctx, din[1], dout[0], in[0], c->N, c->C, c->V);
+}
+
+static void run_emb(int N, int V, int C, int oob) {
+  emb_cfg c = {N, C, V, oob};
+  th_op op;
+  th_op_init(&op, "embedding");
+  snprintf(op.shape, sizeof op.shape, "N=%d V=%d C=%d%s", N, V, C, oob ? " out-of-range" : "");
+  th_add_in(&op, "idx", (size_t)N, 0);
+  op.in_int[0] = V;
+  th_add_in(&op, "table", (size_t)V * C, 1);
+  th_add_out(&op, "out", (size_t)N * C);
+  op.init = emb_init;
+  op.ref_fwd = emb_ref_fwd;
+  op.ref_bwd = emb_ref_bwd;
+  op.dev_fwd = emb_dev_fwd;
+  op.dev_bwd = emb_dev_bwd;
+  op.cfg = &c;
+  th_run_op(&op);
+}
+
+/* Many repeats of a few rows, several index chunks: two backward runs must
+ * agree bit for bit, and with a double reference. */
+static void emb_determinism(void) {
+  const char *name = "embedding backward deterministic N=5000 V=3 C=37";
+  const int N = 5000, V = 3, C = 37;
+  db_arena *a = db_arena_new(th_ctx, "embedding determinism");
+  int *idx = malloc(N * sizeof *idx);
+  float *dout = malloc((size_t)N * C * sizeof *dout), *r1 = malloc((size_t)V * C * sizeof *r1),
+        *r2 = malloc((size_t)V * C * sizeof *r2);
+  double *ref = calloc((size_t)V * C, sizeof *ref), *tmp = malloc(N * sizeof *tmp);
+  th_rand(tmp, N, 7, 0, V);
+  for (int n = 0; n < N; n++) idx[n] = (int)tmp[n] < V ? (int)tmp[n] : V - 1;
+  db_rng_uniform_host(dout, (size_t)N * C, 8, 0, -1.0f, 1.0f);
+  for (int n = 0; n < N; n++)
+    for (int j = 0; j < C; j++) ref[(size_t)idx[n] * C + j] += dout[(size_t)n * C + j];
+  int ishape[1] = {N};
+  db_tensor ti = db_alloc(a, DB_I32, 1, ishape), td = th_tensor(a, (size_t)N * C), tt = th_tensor(a, (size_t)V * C);
+  db_upload(th_ctx, ti, idx);
+  db_upload(th_ctx, td, dout);
+  float *res[2] = {r1, r2};
+  for (int rep = 0; rep < 2; rep++) {
+    db_zero(th_ctx, tt);
+    embedding_backward(th_ctx, tt, td, ti, N, C, V);
+    db_download(th_ctx, tt, res[rep]);
+  }
+  double e = th_rel_err(r1, ref, (size_t)V * C);
+  th_check(!memcmp(r1, r2, (size_t)V * C * sizeof *r1) && e < 1e-5 && th_guards_ok(tt), name,
+           "runs differ or error %.3e vs double reference", e);
+  free(idx); free(dout); free(r1); free(r2); free(ref); free(tmp);
+  db_arena_free(a);
+}
+
+/* ---------------------------------------------------------------- timestep_embedding */
+typedef struct { int N, D; double max_period; } te_cfg;
+
+static double te_freq(const te_cfg *c, int k) { return exp(-log(c->max_period) * k / (c->D / 2)); }
+
+/* in: t (N); out: out (N,D) */
+static void te_ref_fwd(th_op *op, double **in, double **out) {
+  te_cfg *c = op->cfg;
+  int h = c->D / 2;
+  for (int n = 0; n < c->N; n++)
+    for (int k = 0; k < h; k++) {
+      double a = in[0][n] * te_freq(c, k);
+      out[0][(size_t)n * c->D + k] = cos(a);
+      out[0][(size_t)n * c->D + h + k] = sin(a);
+    }
+}
+
+static void te_ref_bwd(th_op *op, double **in, double **dout, double **din) {
+  te_cfg *c = op->cfg;
+  int h = c->D / 2;
+  for (int n = 0; n < c->N; n++) {
+    const double *dy = dout[0] + (size_t)n * c->D;
+    double s = 0;
+    for (int k = 0; k < h; k++) {
+      double f = te_freq(c, k), a = in[0][n] * f;
+      s += f * (dy[h + k] * cos(a) - dy[k] * sin(a));
+    }
+    din[0][n] += s;
+  }
+}
+
+static void te_dev_fwd(th_op *op, db_ctx *ctx, db_tensor *in, db_tensor *out) {
+  te_cfg *c = op->cfg;
+  timestep_embedding_forward(ctx, out[0], in[0], c->N, c->D, (float)c->max_period);
+}
+
+static void te_dev_bwd(th_op *op, db_ctx *ctx, db_tensor *in, db_tensor *out, db_tensor *dout, db_tensor *din) {
+  te_cfg *c = op->cfg;
+  (void)out;
+  timestep_embedding_backward(ctx, din[0], dout[0], in[0], c->N, c->D, (float)c->max_period);
+}
+
+static void run_te(int N, int D) {
+  te_cfg c = {N, D, 10000.0};
+  th_op op;
+  th_op_init(&op, "timestep_embedding");
+  snprintf(op.shape, sizeof op.shape, "N=%d D=%d", N, D);
+  th_add_in(&op, "t", (size_t)N, 1);
+  op.in_lo[0] = -3; /* c_noise = ln(sigma)/4 */
+  op.in_hi[0] = 3;
+  th_add_out(&op, "out", (size_t)N * D);
+  op.ref_fwd = te_ref_fwd;
+  op.ref_bwd = te_ref_bwd;
+  op.dev_fwd = te_dev_fwd;
+  op.dev_bwd = te_dev_bwd;
+  op.cfg = &c;
+  th_run_op(&op);
+}
+
+/* shape errors */
+static db_tensor e_t, e_out, e_table, e_idx;
+static void err_te_odd(void) {
+  TH_EXPECT_ERROR("timestep_embedding rejects an odd D", "timestep_embedding_forward: D=7 must be even",
+                  { timestep_embedding_forward(th_ctx, e_out, e_t, 4, 7, 10000.0f); });
+}
+static void err_emb_table(void) {
+  TH_EXPECT_ERROR("embedding rejects a wrong-sized table", "embedding_backward: argument dtable",
+                  { embedding_backward(th_ctx, e_table, e_out, e_idx, 4, 7, 6); });
+}
+static void shape_errors(void) {
+  db_arena *a = db_arena_new(th_ctx, "embedding errors");
+  int ishape[1] = {4};
+  e_t = db_new(a, 1, 4, 0, 0, 0);
+  e_out = db_new(a, 2, 4, 7, 0, 0);
+  e_table = db_new(a, 2, 5, 7, 0, 0);
+  e_idx = db_alloc(a, DB_I32, 1, ishape);
+  err_te_odd();
+  err_emb_table();
+  db_arena_free(a);
+}
+
+void tests_embedding(void) {
+  run_emb(1, 1, 1, 0);
+  run_emb(33, 11, 7, 0);   /* repeated indices */
+  run_emb(197, 50, 64, 0);
+  run_emb(600, 300, 260, 1); /* several index chunks, vocabulary blocks and column tiles; out-of-range indices */
+  emb_determinism();
+  run_te(1, 2);
+  run_te(7, 256);
+
+  shape_errors();
+}
