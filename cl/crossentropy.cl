@@ -1,5 +1,6 @@
 // Softmax cross-entropy. Forward: one work-group per row (power-of-two size,
-// chosen by the host), three passes over the row: max, sum of exp, probs.
+// chosen by the host), three passes over the row: max, exp and its sum
+// (exp stored in probs), scale.
 // The loss is log(sum) - (x[t] - max), which stays accurate when p[t] is tiny.
 // Targets: -1 is ignored (loss 0, no gradient); any other value outside
 // [0, V) is invalid: its loss is NaN (so the mistake shows) and backward
@@ -42,10 +43,10 @@ __kernel void crossentropy_forward(__global float *losses, ulong losses_off, __g
   for (int i = lid; i < V; i += nl) m = fmax(m, x[i]);
   m = wg_max(buf, m);
   float s = 0.0f;
-  for (int i = lid; i < V; i += nl) s += exp(x[i] - m);
+  for (int i = lid; i < V; i += nl) { float e = exp(x[i] - m); p[i] = e; s += e; } // own elements only
   s = wg_sum(buf, s);
   float inv = 1.0f / s;
-  for (int i = lid; i < V; i += nl) p[i] = exp(x[i] - m) * inv;
+  for (int i = lid; i < V; i += nl) p[i] *= inv;
   if (lid == 0) {
     int t = targets[targets_off + row];
     float loss;

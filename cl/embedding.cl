@@ -13,18 +13,20 @@ __kernel void embedding_forward(__global float *out, ulong out_off, __global con
 
 // dtable[idx[n], c] += dout[n, c], deterministically.
 // Work-group (ct, vb) owns the vocabulary rows [vb*B, vb*B + B) and the
-// columns [ct*L, ct*L + L) (L = the work-group size): every dtable element has
-// exactly one owner work-item, so there are no races. The group walks idx in
-// chunks of L: each work-item tests one index against the group's row range,
-// a local prefix sum compacts the hits in ascending n, then each work-item adds
-// the hits' dout values for its column in that order. Every dtable[v, c]
+// columns [ct*CT, ct*CT + CT); work-item lid handles the columns lid, lid + L,
+// ... of that tile (L = the work-group size). Every dtable element has exactly
+// one owner work-item, so there are no races. The group walks idx in chunks
+// of L: each work-item tests one index against the group's row range, a local
+// prefix sum compacts the hits in ascending n, then each work-item adds the
+// hits' dout values for its columns in that order. Every dtable[v, c]
 // therefore receives its contributions in ascending n, whatever the launch
-// shape, so the result is identical from run to run.
+// shape, so the result is identical from run to run (and across devices that
+// round float adds the same way).
 __kernel void embedding_backward(__global float *dtable, ulong dtable_off, __global const float *dout,
                                  ulong dout_off, __global const int *idx, ulong idx_off, int N, int C, int V,
-                                 int B, __local int *scan, __local int *hit_n, __local int *hit_v) {
+                                 int B, int CT, __local int *scan, __local int *hit_n, __local int *hit_v) {
   int lid = get_local_id(0), L = get_local_size(0);
-  int c = get_group_id(0) * L + lid;
+  int c0 = get_group_id(0) * CT, c1 = min(c0 + CT, C);
   int v_lo = get_group_id(1) * B, v_hi = min(v_lo + B, V);
   __global float *dt = dtable + dtable_off;
   __global const float *dy = dout + dout_off;
@@ -43,9 +45,11 @@ __kernel void embedding_backward(__global float *dtable, ulong dtable_off, __glo
     int count = scan[L - 1];
     if (hit) { hit_n[scan[lid] - 1] = n; hit_v[scan[lid] - 1] = v; }
     barrier(CLK_LOCAL_MEM_FENCE);
-    if (c < C)
-      for (int j = 0; j < count; j++)
-        dt[(ulong)hit_v[j] * C + c] += dy[(ulong)hit_n[j] * C + c];
+    for (int j = 0; j < count; j++) {
+      __global float *drow = dt + (ulong)hit_v[j] * C;
+      __global const float *yrow = dy + (ulong)hit_n[j] * C;
+      for (int c = c0 + lid; c < c1; c += L) drow[c] += yrow[c];
+    }
     barrier(CLK_LOCAL_MEM_FENCE); // the lists are rewritten by the next chunk
   }
 }

@@ -1,11 +1,11 @@
 /* Softmax cross-entropy over V classes, with ignored (-1) targets. */
 #include "ops.h"
 
-/* Largest power of two <= min(V rounded up, device limit): one group per row. */
-static size_t row_group_size(db_ctx *ctx, int V) {
-  size_t wg = 1;
-  while (wg * 2 <= ctx->wg && wg < (size_t)V) wg *= 2;
-  return wg;
+/* Element-kernel tile: a power of two <= min(n rounded up, ctx->wg). */
+static size_t elem_tile(db_ctx *ctx, int n) {
+  size_t l = 1;
+  while (l * 2 <= ctx->wg && l < (size_t)n) l *= 2;
+  return l;
 }
 
 static void check_i32(db_tensor t, const char *op, const char *arg) {
@@ -21,7 +21,7 @@ void crossentropy_forward(db_ctx *ctx, db_tensor losses, db_tensor probs, db_ten
   db_check_numel(logits, (size_t)N * V, op, "logits");
   db_check_numel(targets, (size_t)N, op, "targets");
   check_i32(targets, op, "targets");
-  size_t wg = row_group_size(ctx, V);
+  size_t wg = db_row_group_size(ctx, V);
   db_args a = db_args_begin(ctx, "crossentropy", "crossentropy_forward");
   db_arg_tensor(&a, losses);
   db_arg_tensor(&a, probs);
@@ -41,7 +41,7 @@ void crossentropy_backward(db_ctx *ctx, db_tensor dlogits, db_tensor dlosses, db
   db_check_numel(probs, (size_t)N * V, op, "probs");
   db_check_numel(targets, (size_t)N, op, "targets");
   check_i32(targets, op, "targets");
-  size_t l0 = row_group_size(ctx, V), l1 = ctx->wg / l0 ? ctx->wg / l0 : 1;
+  size_t l0 = elem_tile(ctx, V), l1 = ctx->wg / l0 ? ctx->wg / l0 : 1;
   if (l1 > (size_t)N && N > 0) l1 = (size_t)N;
   db_args a = db_args_begin(ctx, "crossentropy", "crossentropy_backward");
   db_arg_tensor(&a, dlogits);

@@ -2,10 +2,11 @@
  * supplied by the caller). Gradients flow to pred only. */
 #include "ops.h"
 
-static size_t row_group_size(db_ctx *ctx, int D) {
-  size_t wg = 1;
-  while (wg * 2 <= ctx->wg && wg < (size_t)D) wg *= 2;
-  return wg;
+/* Element-kernel tile: a power of two <= min(n rounded up, ctx->wg). */
+static size_t elem_tile(db_ctx *ctx, int n) {
+  size_t l = 1;
+  while (l * 2 <= ctx->wg && l < (size_t)n) l *= 2;
+  return l;
 }
 
 void weighted_mse_forward(db_ctx *ctx, db_tensor losses, db_tensor pred, db_tensor target, db_tensor weight, int N,
@@ -16,7 +17,7 @@ void weighted_mse_forward(db_ctx *ctx, db_tensor losses, db_tensor pred, db_tens
   db_check_numel(pred, (size_t)N * D, op, "pred");
   db_check_numel(target, (size_t)N * D, op, "target");
   db_check_numel(weight, (size_t)N, op, "weight");
-  size_t wg = row_group_size(ctx, D);
+  size_t wg = db_row_group_size(ctx, D);
   db_args a = db_args_begin(ctx, "edm_mse", "weighted_mse_forward");
   db_arg_tensor(&a, losses);
   db_arg_tensor(&a, pred);
@@ -36,7 +37,7 @@ void weighted_mse_backward(db_ctx *ctx, db_tensor dpred, db_tensor dlosses, db_t
   db_check_numel(pred, (size_t)N * D, op, "pred");
   db_check_numel(target, (size_t)N * D, op, "target");
   db_check_numel(weight, (size_t)N, op, "weight");
-  size_t l0 = row_group_size(ctx, D), l1 = ctx->wg / l0 ? ctx->wg / l0 : 1;
+  size_t l0 = elem_tile(ctx, D), l1 = ctx->wg / l0 ? ctx->wg / l0 : 1;
   if (N > 0 && l1 > (size_t)N) l1 = (size_t)N;
   db_args a = db_args_begin(ctx, "edm_mse", "weighted_mse_backward");
   db_arg_tensor(&a, dpred);

@@ -4,7 +4,7 @@
 #include "ops.h"
 
 /* Vocabulary rows per work-group in the backward; see cl/embedding.cl. Each
- * group scans all N indices, so the scan costs ceil(V/B) * ceil(C/L) * N
+ * group scans all N indices, so the scan costs ceil(V/B) * ceil(C/CT) * N
  * compares in all, while B bounds how many rows share one group's adds. */
 #define EMB_ROWS_PER_GROUP 256
 
@@ -12,9 +12,10 @@ static void check_i32(db_tensor t, const char *op, const char *arg) {
   if (t.dtype != DB_I32) db_fail("%s: argument %s must be an int32 tensor", op, arg);
 }
 
-static size_t pow2_at_most(size_t limit, size_t want) {
+/* Element-kernel tile: a power of two <= min(n rounded up, ctx->wg). */
+static size_t elem_tile(db_ctx *ctx, int n) {
   size_t l = 1;
-  while (l * 2 <= limit && l < want) l *= 2;
+  while (l * 2 <= ctx->wg && l < (size_t)n) l *= 2;
   return l;
 }
 
@@ -25,7 +26,7 @@ void embedding_forward(db_ctx *ctx, db_tensor out, db_tensor idx, db_tensor tabl
   db_check_numel(idx, (size_t)N, op, "idx");
   db_check_numel(table, (size_t)V * C, op, "table");
   check_i32(idx, op, "idx");
-  size_t l0 = pow2_at_most(ctx->wg, (size_t)C), l1 = ctx->wg / l0 ? ctx->wg / l0 : 1;
+  size_t l0 = elem_tile(ctx, C), l1 = ctx->wg / l0 ? ctx->wg / l0 : 1;
   if (N > 0 && l1 > (size_t)N) l1 = (size_t)N;
   db_args a = db_args_begin(ctx, "embedding", "embedding_forward");
   db_arg_tensor(&a, out);
@@ -45,7 +46,13 @@ void embedding_backward(db_ctx *ctx, db_tensor dtable, db_tensor dout, db_tensor
   db_check_numel(idx, (size_t)N, op, "idx");
   check_i32(idx, op, "idx");
   if (N == 0) return;
-  size_t L = ctx->wg;
+  /* L: the scan width and work-group size, capped like other grouped
+   * reductions (1 on CPU drivers, where a group is a loop and barriers cost
+   * more than they save). CT: columns per group; a lone work-item takes
+   * whole rows, and its parallelism comes from the vocabulary blocks. */
+  size_t L = db_row_group_size(ctx, N > C ? N : C);
+  size_t CT = L > 1 ? L : (size_t)C;
+  size_t groups_c = ((size_t)C + CT - 1) / CT;
   size_t groups_v = ((size_t)V + EMB_ROWS_PER_GROUP - 1) / EMB_ROWS_PER_GROUP;
   db_args a = db_args_begin(ctx, "embedding", "embedding_backward");
   db_arg_tensor(&a, dtable);
@@ -55,8 +62,9 @@ void embedding_backward(db_ctx *ctx, db_tensor dtable, db_tensor dout, db_tensor
   db_arg_i32(&a, C);
   db_arg_i32(&a, V);
   db_arg_i32(&a, EMB_ROWS_PER_GROUP);
+  db_arg_i32(&a, (int)CT);
   db_arg_local(&a, L * sizeof(int));
   db_arg_local(&a, L * sizeof(int));
   db_arg_local(&a, L * sizeof(int));
-  db_launch_2d(&a, (size_t)C, groups_v, L, 1);
+  db_launch_2d(&a, groups_c * L, groups_v, L, 1);
 }

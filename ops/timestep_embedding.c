@@ -3,9 +3,10 @@
 #include "ops.h"
 #include <math.h>
 
-static size_t pow2_at_most(size_t limit, size_t want) {
+/* Element-kernel tile: a power of two <= min(n rounded up, ctx->wg). */
+static size_t elem_tile(db_ctx *ctx, int n) {
   size_t l = 1;
-  while (l * 2 <= limit && l < want) l *= 2;
+  while (l * 2 <= ctx->wg && l < (size_t)n) l *= 2;
   return l;
 }
 
@@ -20,7 +21,7 @@ void timestep_embedding_forward(db_ctx *ctx, db_tensor out, db_tensor t, int N, 
   check_args(op, N, D, max_period);
   db_check_numel(out, (size_t)N * D, op, "out");
   db_check_numel(t, (size_t)N, op, "t");
-  size_t l0 = pow2_at_most(ctx->wg, (size_t)D), l1 = ctx->wg / l0 ? ctx->wg / l0 : 1;
+  size_t l0 = elem_tile(ctx, D), l1 = ctx->wg / l0 ? ctx->wg / l0 : 1;
   if (N > 0 && l1 > (size_t)N) l1 = (size_t)N;
   db_args a = db_args_begin(ctx, "timestep_embedding", "timestep_embedding_forward");
   db_arg_tensor(&a, out);
@@ -38,7 +39,7 @@ void timestep_embedding_backward(db_ctx *ctx, db_tensor dt, db_tensor dout, db_t
   db_check_numel(dt, (size_t)N, op, "dt");
   db_check_numel(dout, (size_t)N * D, op, "dout");
   db_check_numel(t, (size_t)N, op, "t");
-  size_t wg = pow2_at_most(ctx->wg, (size_t)(D / 2));
+  size_t wg = db_row_group_size(ctx, D / 2);
   db_args a = db_args_begin(ctx, "timestep_embedding", "timestep_embedding_backward");
   db_arg_tensor(&a, dt);
   db_arg_tensor(&a, dout);
