@@ -175,7 +175,7 @@ double db_now(void); /* seconds, monotonic */
 void db_philox4x32(uint64_t seed, uint64_t counter, uint32_t out[4]);
 /* the full 128-bit counter / 64-bit key form, for known-answer tests */
 void db_philox4x32_block(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]);
-float db_u01(uint32_t x);            /* (0,1], 24 bits */
+float db_u01(uint32_t x);            /* strictly inside (0,1), 24 bits */
 void db_rng_normal_host(float *out, size_t n, uint64_t seed, uint64_t offset);
 void db_rng_uniform_host(float *out, size_t n, uint64_t seed, uint64_t offset, float lo, float hi);
 void db_rng_normal(db_ctx *ctx, db_tensor t, uint64_t seed, uint64_t offset, float mean, float std);
