@@ -6,7 +6,7 @@ LDLIBS  = -lclblast -lOpenCL -lpng -lz -lm
 BUILD   = build
 
 LIB_SRC  = $(wildcard runtime/*.c ops/*.c models/*.c data/*.c)
-CLI_SRC  = $(wildcard tools/dblocks.c tools/cli.c tools/cmd_*.c)
+CLI_SRC  = $(filter-out tools/embed_cl.c,$(wildcard tools/*.c))
 TEST_SRC = $(wildcard tests/*.c)
 CL_SRC   = $(sort $(wildcard cl/*.cl))
 

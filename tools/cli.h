@@ -3,6 +3,8 @@
 #define DB_CLI_H
 int cmd_devices(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_sample(int argc, char **argv);
 
 /* Option parsing: every command describes its options in a table; unknown
  * options, missing values and malformed numbers are clear errors. */

@@ -6,7 +6,9 @@
 
 static const struct { const char *name, *help; int (*fn)(int, char **); } commands[] = {
     {"devices", "list OpenCL platforms and devices", cmd_devices},
-    {"bench", "benchmarks: `dblocks bench ops`", cmd_bench},
+    {"train", "train a DiffusionBlocks DiT (or the B = 1 end-to-end baseline)", cmd_train},
+    {"sample", "draw class-conditional samples from a trained run", cmd_sample},
+    {"bench", "benchmarks: `dblocks bench ops`, `dblocks bench train`", cmd_bench},
 };
 
 static void usage(FILE *f) {
