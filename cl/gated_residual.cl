@@ -11,12 +11,12 @@ __kernel void gated_residual_forward(__global float *out, ulong out_off, __globa
 
 __kernel void gated_residual_backward_xy(__global float *dx, ulong dx_off, __global float *dy, ulong dy_off,
                                          __global const float *dout, ulong dout_off, __global const float *mod,
-                                         ulong mod_off, int gate_col, int B, int T, int C, int ld) {
+                                         ulong mod_off, int has_dx, int gate_col, int B, int T, int C, int ld) {
   ulong i = get_global_id(0);
   if (i >= (ulong)B * T * C) return;
   int c = i % C, b = i / ((ulong)T * C);
   float g = dout[dout_off + i];
-  dx[dx_off + i] += g;
+  if (has_dx) dx[dx_off + i] += g;
   dy[dy_off + i] += g * mod[mod_off + (ulong)b * ld + gate_col + c];
 }
 

@@ -133,17 +133,12 @@ void dit_acts_alloc(db_ctx *ctx, dit_acts *a, const dit_block *b, int B, int tra
   a->fmod = db_new(ar, 2, B, 2 * C, 0, 0);
   a->fmean = db_new(ar, 1, B * T, 0, 0, 0);
   a->frstd = db_new(ar, 1, B * T, 0, 0, 0);
-  a->fln = db_new(ar, 3, B, T, C, 0);
-  a->fm = db_new(ar, 3, B, T, C, 0);
   a->ftok = db_new(ar, 3, B, T, P, 0);
   a->F = db_new(ar, 4, B, c->in_ch, c->img_h, c->img_w);
   a->D = db_new(ar, 4, B, c->in_ch, c->img_h, c->img_w);
   if (!training) return;
   a->dF = db_new(ar, 4, B, c->in_ch, c->img_h, c->img_w);
   a->dftok = db_new(ar, 3, B, T, P, 0);
-  /* the final layer's (B,T,C) gradients reuse the layer workspace's scratch */
-  a->dfm = a->ws.d3;
-  a->dfln = a->ws.d4;
   a->dh0 = db_new(ar, 3, B, T, C, 0);
   a->dh1 = db_new(ar, 3, B, T, C, 0);
   a->dc = db_new(ar, 2, B, C, 0, 0);
@@ -189,12 +184,13 @@ void dit_block_forward(db_ctx *ctx, dit_block *b, dit_acts *a, const dit_inputs 
     dit_layer_params lp = layer_view(p, b->i_layer[l]);
     dit_layer_forward(ctx, a->h[l + 1], &a->layer[l], a->h[l], a->c, &lp, &a->ws, b->lcfg);
   }
-  /* final AdaLN layer -> tokens -> image */
+  /* final AdaLN layer -> tokens -> image; LN and modulation in scratch (recomputed in backward) */
+  db_tensor fln = dit_ws_slice(a->ws.big1, 0, 1, B, T, C), fm = dit_ws_slice(a->ws.big1, 1, 1, B, T, C);
   silu_forward(ctx, a->fcs, a->c, (size_t)B * C);
   linear_forward(ctx, a->fmod, a->fcs, p[b->i_f_ada_w], p[b->i_f_ada_b], B, C, 2 * C);
-  layernorm_forward(ctx, a->fln, a->fmean, a->frstd, a->h[L], N, C, 1e-6f);
-  modulate_forward(ctx, a->fm, a->fln, a->fmod, 0, C, B, T, C, 2 * C);
-  linear_forward(ctx, a->ftok, a->fm, p[b->i_f_w], p[b->i_f_b], N, C, P);
+  layernorm_forward(ctx, fln, a->fmean, a->frstd, a->h[L], N, C, 1e-6f);
+  modulate_forward(ctx, fm, fln, a->fmod, 0, C, B, T, C, 2 * C);
+  linear_forward(ctx, a->ftok, fm, p[b->i_f_w], p[b->i_f_b], N, C, P);
   unpatchify_forward(ctx, a->F, a->ftok, B, c->in_ch, c->img_h, c->img_w, c->patch);
   /* EDM: D = c_skip z + c_out F */
   rowscale_add_forward(ctx, a->D, in->c_skip, in->z, in->c_out, a->F, B, (int)img);
@@ -206,18 +202,21 @@ void dit_block_backward(db_ctx *ctx, dit_block *b, dit_acts *a, const dit_inputs
   db_tensor *p = b->ps.p, *g = b->ps.g;
   int B = a->B, C = c->width, T = b->T, P = b->P, N = B * T, L = c->depth;
   int img = c->in_ch * c->img_h * c->img_w;
-  db_tensor dfm = db_view(a->dfm, 0, 3, (int[]){B, T, C}), dfln = db_view(a->dfln, 0, 3, (int[]){B, T, C});
+  db_tensor fln = dit_ws_slice(a->ws.big1, 0, 1, B, T, C), fm = dit_ws_slice(a->ws.big1, 1, 1, B, T, C);
+  db_tensor dfm = dit_ws_slice(a->ws.big1, 2, 1, B, T, C), dfln = dit_ws_slice(a->ws.big1, 3, 1, B, T, C);
   /* D = c_skip z + c_out F (z is data: no gradient) */
   db_zero(ctx, a->dF);
   rowscale_add_backward(ctx, DB_NULL, a->dF, dD, in->c_skip, in->c_out, B, img);
   db_zero(ctx, a->dftok);
   unpatchify_backward(ctx, a->dftok, a->dF, B, c->in_ch, c->img_h, c->img_w, c->patch);
-  /* final layer */
+  /* final layer, its LN and modulation recomputed */
+  layernorm_forward(ctx, fln, a->fmean, a->frstd, a->h[L], N, C, 1e-6f);
+  modulate_forward(ctx, fm, fln, a->fmod, 0, C, B, T, C, 2 * C);
   db_zero(ctx, dfm);
-  linear_backward(ctx, dfm, g[b->i_f_w], g[b->i_f_b], a->dftok, a->fm, p[b->i_f_w], N, C, P);
+  linear_backward(ctx, dfm, g[b->i_f_w], g[b->i_f_b], a->dftok, fm, p[b->i_f_w], N, C, P);
   db_zero(ctx, dfln);
   db_zero(ctx, a->dfmod);
-  modulate_backward(ctx, dfln, a->dfmod, dfm, a->fln, a->fmod, 0, C, B, T, C, 2 * C);
+  modulate_backward(ctx, dfln, a->dfmod, dfm, fln, a->fmod, 0, C, B, T, C, 2 * C);
   db_tensor dh = a->dh0, dprev = a->dh1;
   db_zero(ctx, dh);
   layernorm_backward(ctx, dh, dfln, a->h[L], a->fmean, a->frstd, N, C);
@@ -229,7 +228,7 @@ void dit_block_backward(db_ctx *ctx, dit_block *b, dit_acts *a, const dit_inputs
   for (int l = L - 1; l >= 0; l--) {
     dit_layer_params lp = layer_view(p, b->i_layer[l]), lg = layer_view(g, b->i_layer[l]);
     db_zero(ctx, dprev);
-    dit_layer_backward(ctx, dprev, a->dc, &lg, dh, &a->layer[l], a->h[l], a->c, &lp, &a->ws, b->lcfg);
+    dit_layer_backward(ctx, dprev, a->dc, &lg, dh, &a->layer[l], a->h[l], a->c, &lp, &a->ws, b->lcfg); /* consumes dh */
     db_tensor t = dh;
     dh = dprev;
     dprev = t;

@@ -46,9 +46,9 @@ typedef struct {
   dit_layer_acts *layer;
   dit_workspace ws;
   db_tensor tfreq, th, ths, temb, yemb, c; /* (B,256), (B,C) x5 */
-  db_tensor fcs, fmod, fmean, frstd, fln, fm, ftok, F, D;
+  db_tensor fcs, fmod, fmean, frstd, ftok, F, D; /* the final layer's LN and modulated input live in scratch */
   /* backward scratch */
-  db_tensor dF, dftok, dfm, dfln, dh0, dh1, dc, dfcs, dfmod, dths, dth;
+  db_tensor dF, dftok, dh0, dh1, dc, dfcs, dfmod, dths, dth;
 } dit_acts;
 
 void dit_config_check(const dit_config *cfg);

@@ -58,38 +58,36 @@ void dit_layer_alloc_acts(db_arena *a, dit_layer_config cfg, int B, int T, dit_l
 }
 
 void dit_workspace_alloc(db_arena *a, dit_layer_config cfg, int B, int T, dit_workspace *w) {
-  int C = cfg.C, NH = cfg.NH, hs = C / NH;
+  int C = cfg.C, NH = cfg.NH;
   w->B = B;
   w->T = T;
-  w->ln = db_new(a, 3, B, T, C, 0);
-  w->m = db_new(a, 3, B, T, C, 0);
   w->big1 = db_new(a, 3, B, T, 4 * C, 0);
   w->big2 = db_new(a, 3, B, T, 4 * C, 0);
-  w->big3 = db_new(a, 3, B, T, 4 * C, 0);
   w->d1 = db_new(a, 3, B, T, C, 0);
-  w->d2 = db_new(a, 3, B, T, C, 0);
-  w->d3 = db_new(a, 3, B, T, C, 0);
-  w->d4 = db_new(a, 3, B, T, C, 0);
-  w->att_s = db_new(a, 4, B, NH, T, hs);
   w->datt = db_new(a, 4, B, NH, T, T);
-  int qkvr_shape[4] = {3 * B, NH, T, hs};
-  w->dqkvr = db_alloc(a, DB_F32, 4, qkvr_shape);
   w->dmod = db_new(a, 2, B, 6 * C, 0, 0);
   w->dcsilu = db_new(a, 2, B, C, 0, 0);
 }
 
-/* A view of the first n elements of a scratch buffer with the given shape. */
-static db_tensor part(db_tensor t, int ndim, int d0, int d1, int d2) {
-  int shape[3] = {d0, d1, d2};
-  return db_view(t, 0, ndim, shape);
+db_tensor dit_ws_slice(db_tensor big, int k, int m, int B, int T, int C) {
+  int shape[2] = {B * T, m * C};
+  return db_view(big, (size_t)k * B * T * C, 2, shape);
 }
 
+/* Scratch map (slices of (B,T,C) in big1 | big2):
+ *   forward:  ln, m in big1[0], big1[1]; qkv in big2[0..2]; attention scratch big2[3];
+ *             GELU output in big2[0..3] (qkv is dead by then)
+ *   backward, MLP: GELU recomputed in big1[0..3]; dGELU -> dfc1 in place in big2[0..3];
+ *             then ln2, m2, dln, dm in big1[0], big1[1], big1[2], big1[3]
+ *   backward, attention: datty big1[3]; dqkv big1[0..2]; dqkvr big2[1..3], scratch big2[0];
+ *             then ln1, m1, dm, dln in big2[0], big2[1], big2[2], big2[3] */
 void dit_layer_forward(db_ctx *ctx, db_tensor out, dit_layer_acts *s, db_tensor x, db_tensor c,
                        const dit_layer_params *p, dit_workspace *w, dit_layer_config cfg) {
   int B = s->B, T = s->T, C = cfg.C, N = B * T;
-  if (w->B < B || w->T < T) db_fail("DiT layer: workspace for B=%d T=%d is too small for B=%d T=%d", w->B, w->T, B, T);
-  db_tensor qkv = part(w->big3, 2, N, 3 * C, 0), gelu = part(w->big1, 2, N, 4 * C, 0);
-  db_tensor ln = part(w->ln, 2, N, C, 0), m = part(w->m, 2, N, C, 0);
+  if (w->B != B || w->T != T) db_fail("DiT layer: workspace for B=%d T=%d used with B=%d T=%d", w->B, w->T, B, T);
+  db_tensor ln = dit_ws_slice(w->big1, 0, 1, B, T, C), m = dit_ws_slice(w->big1, 1, 1, B, T, C);
+  db_tensor qkv = dit_ws_slice(w->big2, 0, 3, B, T, C), att_s = dit_ws_slice(w->big2, 3, 1, B, T, C);
+  db_tensor gelu = dit_ws_slice(w->big2, 0, 4, B, T, C);
   /* modulation parameters from the conditioning */
   silu_forward(ctx, s->csilu, c, (size_t)B * C);
   linear_forward(ctx, s->mod, s->csilu, p->t[DIT_ADA_W], p->t[DIT_ADA_B], B, C, 6 * C);
@@ -97,8 +95,7 @@ void dit_layer_forward(db_ctx *ctx, db_tensor out, dit_layer_acts *s, db_tensor 
   layernorm_forward(ctx, ln, s->mean1, s->rstd1, x, N, C, 1e-6f);
   modulate_forward(ctx, m, ln, s->mod, 0, C, B, T, C, 6 * C);
   linear_forward(ctx, qkv, m, p->t[DIT_QKV_W], p->t[DIT_QKV_B], N, C, 3 * C);
-  attention_forward(ctx, s->atty, s->qkvr, s->att, part(w->att_s, 1, (int)db_numel(s->atty), 0, 0), qkv, DB_NULL,
-                    ATTN_BIDIRECTIONAL, B, T, C, cfg.NH);
+  attention_forward(ctx, s->atty, s->qkvr, s->att, att_s, qkv, DB_NULL, ATTN_BIDIRECTIONAL, B, T, C, cfg.NH);
   linear_forward(ctx, s->proj, s->atty, p->t[DIT_PROJ_W], p->t[DIT_PROJ_B], N, C, C);
   gated_residual_forward(ctx, s->x1, x, s->proj, s->mod, 2 * C, B, T, C, 6 * C);
   /* MLP branch */
@@ -114,25 +111,24 @@ void dit_layer_backward(db_ctx *ctx, db_tensor dx, db_tensor dc, dit_layer_param
                         const dit_layer_acts *s, db_tensor x, db_tensor c, const dit_layer_params *p,
                         dit_workspace *w, dit_layer_config cfg) {
   int B = s->B, T = s->T, C = cfg.C, N = B * T;
-  db_tensor ln = part(w->ln, 2, N, C, 0), m = part(w->m, 2, N, C, 0);
-  db_tensor gelu = part(w->big1, 2, N, 4 * C, 0), dgelu = part(w->big2, 2, N, 4 * C, 0);
-  db_tensor dfc1 = part(w->big3, 2, N, 4 * C, 0), dqkv = part(w->big3, 2, N, 3 * C, 0);
-  db_tensor dx1 = part(w->d1, 2, N, C, 0), dbranch = part(w->d2, 2, N, C, 0);
-  db_tensor dm = part(w->d3, 2, N, C, 0), dln = part(w->d4, 2, N, C, 0), datty = dln;
-  db_tensor dmod = part(w->dmod, 2, B, 6 * C, 0), dcsilu = part(w->dcsilu, 2, B, C, 0);
+  if (w->B != B || w->T != T) db_fail("DiT layer: workspace for B=%d T=%d used with B=%d T=%d", w->B, w->T, B, T);
+#define S1(k) dit_ws_slice(w->big1, k, 1, B, T, C)
+#define S2(k) dit_ws_slice(w->big2, k, 1, B, T, C)
+  db_tensor dbranch = w->d1, dmod = w->dmod, dcsilu = w->dcsilu;
   db_zero(ctx, dmod);
 
-  /* out = x1 + g2 ⊙ fc2 */
-  db_zero(ctx, dx1);
+  /* out = x1 + g2 ⊙ fc2. dL/dx1 starts as dout itself: dout becomes dx1. */
+  db_tensor dx1 = dout;
   db_zero(ctx, dbranch);
-  gated_residual_backward(ctx, dx1, dbranch, dmod, dout, s->fc2, s->mod, 5 * C, B, T, C, 6 * C);
+  gated_residual_backward(ctx, DB_NULL, dbranch, dmod, dout, s->fc2, s->mod, 5 * C, B, T, C, 6 * C);
   /* fc2 = Linear(GELU(fc1)), GELU recomputed */
+  db_tensor gelu = dit_ws_slice(w->big1, 0, 4, B, T, C), dfc1 = dit_ws_slice(w->big2, 0, 4, B, T, C);
   gelu_forward(ctx, gelu, s->fc1, (size_t)N * 4 * C);
-  db_zero(ctx, dgelu);
-  linear_backward(ctx, dgelu, g->t[DIT_FC2_W], g->t[DIT_FC2_B], dbranch, gelu, p->t[DIT_FC2_W], N, 4 * C, C);
   db_zero(ctx, dfc1);
-  gelu_backward(ctx, dfc1, dgelu, s->fc1, (size_t)N * 4 * C);
+  linear_backward(ctx, dfc1, g->t[DIT_FC2_W], g->t[DIT_FC2_B], dbranch, gelu, p->t[DIT_FC2_W], N, 4 * C, C);
+  gelu_backward_inplace(ctx, dfc1, s->fc1, (size_t)N * 4 * C);
   /* fc1 = Linear(modulate(LN(x1))), both recomputed */
+  db_tensor ln = S1(0), m = S1(1), dln = S1(2), dm = S1(3);
   layernorm_forward(ctx, ln, s->mean2, s->rstd2, s->x1, N, C, 1e-6f);
   modulate_forward(ctx, m, ln, s->mod, 3 * C, 4 * C, B, T, C, 6 * C);
   db_zero(ctx, dm);
@@ -144,11 +140,13 @@ void dit_layer_backward(db_ctx *ctx, db_tensor dx, db_tensor dc, dit_layer_param
   /* x1 = x + g1 ⊙ proj */
   db_zero(ctx, dbranch);
   gated_residual_backward(ctx, dx, dbranch, dmod, dx1, s->proj, s->mod, 2 * C, B, T, C, 6 * C);
+  db_tensor datty = S1(3), dqkv = dit_ws_slice(w->big1, 0, 3, B, T, C);
   db_zero(ctx, datty);
   linear_backward(ctx, datty, g->t[DIT_PROJ_W], g->t[DIT_PROJ_B], dbranch, s->atty, p->t[DIT_PROJ_W], N, C, C);
   db_zero(ctx, dqkv);
-  attention_backward(ctx, dqkv, w->dqkvr, part(w->datt, 1, (int)db_numel(s->att), 0, 0),
-                     part(w->att_s, 1, (int)db_numel(s->atty), 0, 0), datty, s->qkvr, s->att, B, T, C, cfg.NH);
+  attention_backward(ctx, dqkv, dit_ws_slice(w->big2, 1, 3, B, T, C), w->datt, S2(0), datty, s->qkvr, s->att, B, T,
+                     C, cfg.NH);
+  ln = S2(0); m = S2(1); dm = S2(2); dln = S2(3);
   layernorm_forward(ctx, ln, s->mean1, s->rstd1, x, N, C, 1e-6f);
   modulate_forward(ctx, m, ln, s->mod, 0, C, B, T, C, 6 * C);
   db_zero(ctx, dm);
@@ -156,6 +154,8 @@ void dit_layer_backward(db_ctx *ctx, db_tensor dx, db_tensor dc, dit_layer_param
   db_zero(ctx, dln);
   modulate_backward(ctx, dln, dmod, dm, ln, s->mod, 0, C, B, T, C, 6 * C);
   layernorm_backward(ctx, dx, dln, x, s->mean1, s->rstd1, N, C);
+#undef S1
+#undef S2
 
   /* mod = Linear(SiLU(c)) */
   db_zero(ctx, dcsilu);

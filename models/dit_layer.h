@@ -6,7 +6,7 @@
  * The backward is the reverse walk over these ops. Layer norms, modulated
  * inputs and the GELU output are recomputed in the backward instead of being
  * saved: they are cheap elementwise work and would cost 6 x (B,T,C) floats per
- * layer. */
+ * layer. Saved per layer: 12 (B,T,C) + the attention probabilities. */
 #ifndef DB_DIT_LAYER_H
 #define DB_DIT_LAYER_H
 #include "../ops/ops.h"
@@ -40,15 +40,20 @@ typedef struct {
   db_tensor fc2;                /* (B,T,C) */
 } dit_layer_acts;
 
-/* Scratch shared by every layer of a block (sized for the largest B,T). */
+/* Scratch shared by every layer of a block (and the block's final layer),
+ * sized for the largest B,T. Two (B,T,4C) buffers are carved into (B,T,C)
+ * slices whose lifetimes do not overlap (the map is in dit_layer.c): with them
+ * the scratch is 12 (B,T,C) + one attention matrix, less than one layer's saved
+ * activations, so one block of L/B layers needs about 1/B of the memory of L. */
 typedef struct {
   int B, T;
-  db_tensor ln, m;              /* (B,T,C) */
-  db_tensor big1, big2, big3;   /* (B,T,4C) */
-  db_tensor d1, d2, d3, d4;     /* (B,T,C) */
-  db_tensor att_s, datt, dqkvr; /* (B,NH,T,hs), (B,NH,T,T), (3,B,NH,T,hs) */
+  db_tensor big1, big2;         /* (B,T,4C) */
+  db_tensor d1;                 /* (B,T,C)  */
+  db_tensor datt;               /* (B,NH,T,T) */
   db_tensor dmod, dcsilu;       /* (B,6C), (B,C) */
 } dit_workspace;
+/* Slice k (of width m) of a (B,T,4C) scratch buffer, as a (B*T, m*C) tensor. */
+db_tensor dit_ws_slice(db_tensor big, int k, int m, int B, int T, int C);
 
 void dit_param_shape(dit_layer_config cfg, int which, int *ndim, int shape[2]);
 void dit_layer_alloc_params(db_arena *a, dit_layer_config cfg, dit_layer_params *p);
@@ -59,7 +64,8 @@ void dit_workspace_alloc(db_arena *a, dit_layer_config cfg, int B, int T, dit_wo
 
 void dit_layer_forward(db_ctx *ctx, db_tensor out /* (B,T,C) */, dit_layer_acts *acts, db_tensor x /* (B,T,C) */,
                        db_tensor c /* (B,C) */, const dit_layer_params *p, dit_workspace *ws, dit_layer_config cfg);
-/* Accumulates into dx, dc and every gradient in g (zero them first). */
+/* Accumulates into dx, dc and every gradient in g (zero them first).
+ * dout is consumed: it is reused as the gradient of the attention residual. */
 void dit_layer_backward(db_ctx *ctx, db_tensor dx, db_tensor dc, dit_layer_params *g, db_tensor dout,
                         const dit_layer_acts *acts, db_tensor x, db_tensor c, const dit_layer_params *p,
                         dit_workspace *ws, dit_layer_config cfg);

@@ -30,14 +30,16 @@ void gated_residual_forward(db_ctx *ctx, db_tensor out, db_tensor x, db_tensor y
 
 void gated_residual_backward(db_ctx *ctx, db_tensor dx, db_tensor dy, db_tensor dmod, db_tensor dout, db_tensor y,
                              db_tensor mod, int gate_col, int B, int T, int C, int ld) {
-  check("gated_residual_backward", dx, dy, dout, dmod, gate_col, B, T, C, ld, "dx", "dy", "dout", "dmod");
+  int has_dx = !db_is_null(dx);
+  check("gated_residual_backward", has_dx ? dx : dy, dy, dout, dmod, gate_col, B, T, C, ld, "dx", "dy", "dout", "dmod");
   db_check_numel(y, (size_t)B * T * C, "gated_residual_backward", "y");
   db_check_numel(mod, (size_t)B * ld, "gated_residual_backward", "mod");
   db_args a = db_args_begin(ctx, "gated_residual", "gated_residual_backward_xy");
-  db_arg_tensor(&a, dx);
+  db_arg_tensor(&a, has_dx ? dx : dy);
   db_arg_tensor(&a, dy);
   db_arg_tensor(&a, dout);
   db_arg_tensor(&a, mod);
+  db_arg_i32(&a, has_dx);
   db_arg_i32(&a, gate_col);
   db_arg_i32(&a, B);
   db_arg_i32(&a, T);

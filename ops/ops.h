@@ -36,7 +36,8 @@ void modulate_backward(db_ctx *ctx, db_tensor dinp /* (B,T,C) */, db_tensor dmod
                        int scale_col, int B, int T, int C, int ld);
 
 /* gated_residual.c: out = x + gate[b] ⊙ y, gate = mod[b, gate_col : gate_col+C].
- * out may alias x (in-place residual update). */
+ * out may alias x (in-place residual update). In the backward dx may be DB_NULL
+ * (when the caller already holds dout as dx, as the DiT layer does). */
 void gated_residual_forward(db_ctx *ctx, db_tensor out /* (B,T,C) */, db_tensor x /* (B,T,C) */,
                             db_tensor y /* (B,T,C) */, db_tensor mod /* (B,ld) */, int gate_col, int B,
                             int T, int C, int ld);
@@ -49,6 +50,9 @@ void silu_forward(db_ctx *ctx, db_tensor out /* (n) */, db_tensor inp /* (n) */,
 void silu_backward(db_ctx *ctx, db_tensor dinp, db_tensor dout, db_tensor inp, size_t n);
 void gelu_forward(db_ctx *ctx, db_tensor out /* (n) */, db_tensor inp /* (n) */, size_t n);
 void gelu_backward(db_ctx *ctx, db_tensor dinp, db_tensor dout, db_tensor inp, size_t n);
+/* The one exception to +=: d = d * gelu'(inp) in place, saving a buffer where
+ * the gradient of the GELU input is not accumulated anywhere else. */
+void gelu_backward_inplace(db_ctx *ctx, db_tensor d, db_tensor inp, size_t n);
 
 /* attention.c: multi-head self-attention on packed qkv (B,T,3C) laid out
  * [q | k | v], head h using columns h*hs..(h+1)*hs of each, hs = C/NH.

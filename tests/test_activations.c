@@ -55,6 +55,30 @@ void tests_activations(void) {
   size_t sizes[] = {1, 7, 1001, 197 * 33};
   for (int i = 0; i < 4; i++) run("silu", sizes[i], 0);
   for (int i = 0; i < 4; i++) run("gelu", sizes[i], 1);
+  { /* the in-place backward: d = d * gelu'(x), against the reference derivative */
+    int n = 1001;
+    double x[1001], d[1001], want[1001];
+    th_rand(x, (size_t)n, 31, -8, 8);
+    th_rand(d, (size_t)n, 32, -1, 1);
+    th_op op;
+    th_op_init(&op, "gelu");
+    op.in_n[0] = (size_t)n;
+    double *in[1] = {x}, *dout[1] = {d}, *din[1] = {want};
+    memset(want, 0, sizeof want);
+    gelu_ref_bwd(&op, in, dout, din);
+    float xf[1001], df[1001];
+    for (int i = 0; i < n; i++) { xf[i] = (float)x[i]; df[i] = (float)d[i]; }
+    db_arena *a = db_arena_new(th_ctx, "gelu inplace");
+    db_tensor tx = th_tensor(a, (size_t)n), td = th_tensor(a, (size_t)n);
+    db_upload(th_ctx, tx, xf);
+    db_upload(th_ctx, td, df);
+    gelu_backward_inplace(th_ctx, td, tx, (size_t)n);
+    db_download(th_ctx, td, df);
+    double e = th_rel_err(df, want, (size_t)n);
+    th_check(e < 1e-5 && th_guards_ok(td), "gelu_backward_inplace n=1001 vs reference", "max rel err %.3e", e);
+    th_record("gelu_backward_inplace", "n=1001", 0, e, 0);
+    db_arena_free(a);
+  }
   TH_EXPECT_ERROR("gelu rejects a short output", "gelu_forward: argument out", {
     db_arena *a = db_arena_new(th_ctx, "bad");
     gelu_forward(th_ctx, db_new(a, 1, 6, 0, 0, 0), db_new(a, 1, 7, 0, 0, 0), 7);

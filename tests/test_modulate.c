@@ -132,5 +132,19 @@ void tests_gated_residual(void) {
     if (fabs(r[i] - want) > err) err = fabs(r[i] - want);
   }
   th_check(err < 1e-6, "gated_residual in place (out aliases x)", "max abs err %g", err);
+  /* backward without dx gives the same dy and dmod as with it */
+  db_tensor dy1 = db_new(a, 3, B, T, C, 0), dy2 = db_new(a, 3, B, T, C, 0), dx = db_new(a, 3, B, T, C, 0);
+  db_tensor dm1 = db_new(a, 2, B, ld, 0, 0), dm2 = db_new(a, 2, B, ld, 0, 0);
+  db_tensor bufs[5] = {dy1, dy2, dx, dm1, dm2};
+  for (int i = 0; i < 5; i++) db_zero(th_ctx, bufs[i]);
+  gated_residual_backward(th_ctx, dx, dy1, dm1, ty, ty, tm, 0, B, T, C, ld);
+  gated_residual_backward(th_ctx, DB_NULL, dy2, dm2, ty, ty, tm, 0, B, T, C, ld);
+  float h1[30], h2[30], g1[10], g2[10];
+  db_download(th_ctx, dy1, h1);
+  db_download(th_ctx, dy2, h2);
+  db_download(th_ctx, dm1, g1);
+  db_download(th_ctx, dm2, g2);
+  th_check(!memcmp(h1, h2, sizeof h1) && !memcmp(g1, g2, sizeof g1), "gated_residual backward with dx = DB_NULL",
+           "dy or dmod differ");
   db_arena_free(a);
 }
