@@ -1,5 +1,6 @@
 #include "train.h"
 #include "../data/idx.h"
+#include "safetensors.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -242,6 +243,16 @@ static void prepare_out_dir(const train_opts *o) {
         block_file(bf, sizeof bf, o->out_dir, i);
         if (stat(bf, &st) == 0)
           db_fail("%s exists: pass --resume to continue training it, or choose another --out", bf);
+      }
+    /* validate the checkpoints a resume will read before anything is written */
+    if (o->resume)
+      for (int i = 0; i < o->rc.blocks; i++) {
+        char bf[1024];
+        block_file(bf, sizeof bf, o->out_dir, i);
+        if (stat(bf, &st) == 0) {
+          st_file f = st_read(bf);
+          st_free(&f);
+        }
       }
   } else if (o->resume && o->only_block < 0) {
     db_fail("--resume: %s has no manifest.json (nothing to resume)", o->out_dir);
