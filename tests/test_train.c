@@ -9,6 +9,10 @@
 
 static char root[512];
 
+static void path(char *out, const char *dir, const char *file) {
+  if (snprintf(out, 1024, "%s/%s", dir, file) >= 1024) db_fail("test path too long: %s/%s", dir, file);
+}
+
 static void write_be32(FILE *f, uint32_t v) {
   unsigned char b[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16), (unsigned char)(v >> 8), (unsigned char)v};
   fwrite(b, 1, 4, f);
@@ -19,7 +23,7 @@ static void write_dataset(const char *dir) {
   mkdir(dir, 0755);
   char p[1024];
   int n = 96;
-  snprintf(p, sizeof p, "%s/train-images-idx3-ubyte", dir);
+  path(p, dir, "train-images-idx3-ubyte");
   FILE *f = fopen(p, "wb");
   write_be32(f, 0x803); write_be32(f, (uint32_t)n); write_be32(f, 8); write_be32(f, 8);
   float noise[64];
@@ -32,7 +36,7 @@ static void write_dataset(const char *dir) {
       }
   }
   fclose(f);
-  snprintf(p, sizeof p, "%s/train-labels-idx1-ubyte", dir);
+  path(p, dir, "train-labels-idx1-ubyte");
   f = fopen(p, "wb");
   write_be32(f, 0x801); write_be32(f, (uint32_t)n);
   for (int i = 0; i < n; i++) fputc(i % 3, f);
@@ -84,9 +88,6 @@ static void copy_file(const char *from, const char *to) {
   if (x && f) fwrite(x, 1, n, f);
   if (f) fclose(f);
   free(x);
-}
-static void path(char *out, const char *dir, const char *file) {
-  if (snprintf(out, 1024, "%s/%s", dir, file) >= 1024) db_fail("test path too long: %s/%s", dir, file);
 }
 
 static void test_loss_decreases(const char *data) {
