@@ -5,6 +5,8 @@ int cmd_devices(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_sample(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_demo(int argc, char **argv);
 
 /* Option parsing: every command describes its options in a table; unknown
  * options, missing values and malformed numbers are clear errors. */

@@ -8,6 +8,8 @@ static const struct { const char *name, *help; int (*fn)(int, char **); } comman
     {"devices", "list OpenCL platforms and devices", cmd_devices},
     {"train", "train a DiffusionBlocks DiT (or the B = 1 end-to-end baseline)", cmd_train},
     {"sample", "draw class-conditional samples from a trained run", cmd_sample},
+    {"eval", "Frechet distance and conditional accuracy of samples", cmd_eval},
+    {"demo", "train a small B = 3 model, sample and evaluate it (what `make demo` runs)", cmd_demo},
     {"bench", "benchmarks: `dblocks bench ops`, `dblocks bench train`", cmd_bench},
 };
 

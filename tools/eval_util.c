@@ -1,0 +1,73 @@
+#include "eval_util.h"
+#include "../data/idx.h"
+#include "../models/classifier.h"
+#include "../models/frechet.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+const char *eval_default_classifier_path(void) {
+  static char path[1100];
+  const char *rel = "data/classifier-fmnist.safetensors";
+  struct stat st;
+  if (stat(rel, &st) == 0) return rel;
+  char exe[1024];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n > 0) {
+    exe[n] = 0;
+    char *slash = strrchr(exe, '/');
+    if (slash) {
+      *slash = 0;
+      snprintf(path, sizeof path, "%s/../%s", exe, rel);
+      if (stat(path, &st) == 0) return path;
+    }
+  }
+  return rel;
+}
+
+classifier *eval_classifier(db_ctx *ctx, const char *path, const char *data_dir, int retrain, int epochs) {
+  struct stat st;
+  if (!retrain && stat(path, &st) == 0) return clf_load(ctx, path);
+  fprintf(stderr, "training the evaluation classifier (%s)\n", retrain ? "--train-classifier" : "none saved yet");
+  idx_dataset train = idx_load(data_dir, "train"), test = idx_load(data_dir, "test");
+  clf_config cfg = clf_default_config();
+  cfg.img_h = train.rows;
+  cfg.img_w = train.cols;
+  cfg.n_classes = train.n_classes;
+  classifier *c = clf_create(ctx, cfg, 1);
+  double acc = clf_train(ctx, c, &train, &test, epochs, 128, 1e-3f, 1);
+  fprintf(stderr, "classifier test accuracy %.2f %%, saved to %s\n", 100 * acc, path);
+  clf_save(c, path);
+  idx_free(&train);
+  idx_free(&test);
+  return c;
+}
+
+eval_result eval_samples(db_ctx *ctx, classifier *clf, const char *data_dir, const float *images, const int *labels,
+                         int n) {
+  eval_result r = {0};
+  if (n < 2) db_fail("eval: need at least 2 samples, got %d", n);
+  idx_dataset test = idx_load(data_dir, "test");
+  int d = clf_feature_dim(clf);
+  float *ft = malloc((size_t)test.n * d * sizeof *ft), *fs = malloc((size_t)n * d * sizeof *fs);
+  int *pt = malloc((size_t)test.n * sizeof *pt), *ps = malloc((size_t)n * sizeof *ps);
+  clf_features(ctx, clf, test.images, test.n, ft, pt);
+  clf_features(ctx, clf, images, n, fs, ps);
+  int right = 0;
+  for (int i = 0; i < test.n; i++) right += pt[i] == test.labels[i];
+  r.clf_test_acc = (double)right / test.n;
+  right = 0;
+  for (int i = 0; i < n; i++) right += ps[i] == labels[i];
+  r.cond_acc = (double)right / n;
+  double *mu1 = malloc((size_t)d * sizeof *mu1), *mu2 = malloc((size_t)d * sizeof *mu2);
+  double *c1 = malloc((size_t)d * d * sizeof *c1), *c2 = malloc((size_t)d * d * sizeof *c2);
+  feature_stats(fs, n, d, mu1, c1);
+  feature_stats(ft, test.n, d, mu2, c2);
+  r.frechet = frechet_distance(mu1, c1, mu2, c2, d);
+  r.n_samples = n;
+  free(ft); free(fs); free(pt); free(ps); free(mu1); free(mu2); free(c1); free(c2);
+  idx_free(&test);
+  return r;
+}

@@ -1,0 +1,22 @@
+/* Sample-quality metrics shared by `eval` and `demo` (docs/metrics.md):
+ * Fréchet distance between classifier features of generated samples and of the
+ * test set, and conditional accuracy (the classifier agrees with the class a
+ * sample was generated for). */
+#ifndef DB_EVAL_UTIL_H
+#define DB_EVAL_UTIL_H
+#include "../runtime/db.h"
+
+typedef struct {
+  double frechet, cond_acc, clf_test_acc;
+  int n_samples;
+} eval_result;
+
+/* The classifier at path, trained on the train split (and saved) when the file
+ * is missing or retrain is set. */
+struct classifier *eval_classifier(db_ctx *ctx, const char *path, const char *data_dir, int retrain, int epochs);
+/* Default classifier file: data/classifier-fmnist.safetensors in the working
+ * directory, else next to the binary's build/ folder. */
+const char *eval_default_classifier_path(void);
+eval_result eval_samples(db_ctx *ctx, struct classifier *clf, const char *data_dir, const float *images,
+                         const int *labels, int n);
+#endif
