@@ -37,4 +37,15 @@ void tests_cli(void) {
   expect("bench ops --bogus", 1, "unknown option '--bogus'");
   expect("bench ops --batch", 1, "option --batch needs a value");
   expect("bench ops --quick --seconds 0.01", 0, "DiT layer fwd+bwd");
+  expect("train --help", 0, "usage: dblocks train");
+  expect("train --layers 7 --blocks 3 --out /nonexistent/x", 1, "--layers 7 must be a positive multiple of --blocks 3");
+  expect("train --blocks 0", 1, "--blocks 0: must be");
+  expect("train --partition zigzag", 1, "--partition zigzag: expected equiprob or uniform");
+  expect("train --width 30 --heads 4", 1, "width 30 must be a positive multiple of 4");
+  expect("train --data /nonexistent/fmnist --out /tmp/dblocks-cli-test-none", 1, "/nonexistent/fmnist");
+  expect("sample --run /nonexistent/run", 1, "cannot read /nonexistent/run/manifest.json");
+  expect("sample --sampler rk4 --run /nonexistent/run", 1, "--sampler rk4: expected euler or heun");
+  expect("eval", 1, "give exactly one of --run DIR or --samples FILE.npy");
+  expect("eval --samples /nonexistent/s.npy --classifier /nonexistent/c.safetensors --data /nonexistent/d", 1, "/nonexistent");
+  expect("bench train --layers 5 --blocks 2", 1, "--layers 5 must be a positive multiple of --blocks 2");
 }
