@@ -38,9 +38,17 @@ void th_record(const char *op, const char *shape, double fwd, double bwd, double
 void th_print_table(void) {
   if (!n_table) return;
   printf("\n%-20s %-34s %12s %12s %12s\n", "op", "shape", "fwd dev/ref", "bwd dev/ref", "ref/finite-diff");
-  for (int i = 0; i < n_table; i++)
-    printf("%-20s %-34s %12.2e %12.2e %12.2e\n", table[i].op, table[i].shape, table[i].fwd, table[i].bwd, table[i].fd);
-  printf("(max |a-b| / max |b|, b the double-precision reference)\n\n");
+  for (int i = 0; i < n_table; i++) {
+    printf("%-20s %-34s", table[i].op, table[i].shape);
+    double v[3] = {table[i].fwd, table[i].bwd, table[i].fd};
+    for (int k = 0; k < 3; k++) {
+      if (v[k] < 0) printf(" %12s", "-");
+      else printf(" %12.2e", v[k]);
+    }
+    printf("\n");
+  }
+  printf("(max |a-b| / max |b|, b the double-precision reference; composed rows: device backward vs finite\n"
+         " differences of a double reference (layer) or of the device forward (block); - : not applicable)\n\n");
 }
 
 /* ---- random numbers: Philox, so tests are reproducible */

@@ -88,7 +88,7 @@ void tests_dit(void) {
   th_check(worst < 2e-3, "dit block: backward matches directional finite differences for every parameter tensor",
            "worst %s: rel err %.3e", worst_name, worst);
   printf("        %d parameter tensors, worst %s rel err %.2e\n", b.ps.n, worst_name, worst);
-  th_record("dit block (composed)", "1x4x6 p=2 C=8 depth=2", 0, 0, worst);
+  th_record("dit block (composed)", "1x4x6 p=2 C=8 depth=2 (dev vs FD)", -1, -1, worst);
   TH_EXPECT_ERROR("dit block rejects a width that is not a multiple of heads", "multiple of heads", {
     dit_config bad = cfg;
     bad.width = 12;
