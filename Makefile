@@ -33,8 +33,8 @@ $(BUILD)/embed_cl: tools/embed_cl.c | $(DEPS_OK)
 	@mkdir -p $(BUILD)
 	$(CC) -O2 -Wall -Wextra -o $@ $<
 
-$(BUILD)/cl_sources.c: $(BUILD)/embed_cl $(CL_SRC)
-	$(BUILD)/embed_cl $@ $(CL_SRC)
+$(BUILD)/cl_sources.c: $(BUILD)/embed_cl $(CL_SRC) cl/common.clh
+	$(BUILD)/embed_cl $@ --prelude cl/common.clh $(CL_SRC)
 
 $(BUILD)/obj/cl_sources.o: $(BUILD)/cl_sources.c
 	@mkdir -p $(dir $@)

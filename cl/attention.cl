@@ -38,32 +38,7 @@ __kernel void attention_scatter_heads(__global float *dst, ulong dst_off, __glob
   else dst[dst_off + i] = v;
 }
 
-// Tree reductions over a power-of-two work-group.
-float attn_wg_max(__local float *buf, float v) {
-  int lid = get_local_id(0), n = get_local_size(0);
-  buf[lid] = v;
-  barrier(CLK_LOCAL_MEM_FENCE);
-  for (int s = n / 2; s > 0; s >>= 1) {
-    if (lid < s) buf[lid] = fmax(buf[lid], buf[lid + s]);
-    barrier(CLK_LOCAL_MEM_FENCE);
-  }
-  float r = buf[0];
-  barrier(CLK_LOCAL_MEM_FENCE); // buf is reused by the next call
-  return r;
-}
 
-float attn_wg_sum(__local float *buf, float v) {
-  int lid = get_local_id(0), n = get_local_size(0);
-  buf[lid] = v;
-  barrier(CLK_LOCAL_MEM_FENCE);
-  for (int s = n / 2; s > 0; s >>= 1) {
-    if (lid < s) buf[lid] += buf[lid + s];
-    barrier(CLK_LOCAL_MEM_FENCE);
-  }
-  float r = buf[0];
-  barrier(CLK_LOCAL_MEM_FENCE);
-  return r;
-}
 
 // mode: 0 bidirectional, 1 causal (key j visible to query i iff j <= i),
 // 2 mask (visible iff mask[i*T + j] != 0).
@@ -87,7 +62,7 @@ __kernel void attention_softmax_forward(__global float *att, ulong att_off, __gl
   float mx = -INFINITY;
   for (int j = lid; j < jend; j += nl)
     if (attn_visible(mode, m, i, j, T)) mx = fmax(mx, a[j]);
-  mx = attn_wg_max(buf, mx);
+  mx = wg_max(buf, mx);
   if (mx == -INFINITY) { // nothing visible (or every visible score is -inf)
     for (int j = lid; j < T; j += nl) a[j] = 0.0f;
     return;
@@ -98,7 +73,7 @@ __kernel void attention_softmax_forward(__global float *att, ulong att_off, __gl
     a[j] = e;
     s += e;
   }
-  float inv = 1.0f / attn_wg_sum(buf, s);
+  float inv = 1.0f / wg_sum(buf, s);
   for (int j = lid; j < T; j += nl) a[j] *= inv; // each item rescales the entries it wrote
 }
 
@@ -112,6 +87,6 @@ __kernel void attention_softmax_backward(__global float *datt, ulong datt_off, _
   __global const float *p = att + att_off + row * T;
   float s = 0.0f;
   for (int j = lid; j < T; j += nl) s += p[j] * dp[j];
-  s = attn_wg_sum(buf, s);
+  s = wg_sum(buf, s);
   for (int j = lid; j < T; j += nl) dp[j] = scale * p[j] * (dp[j] - s);
 }

@@ -6,31 +6,7 @@
 // [0, V) is invalid: its loss is NaN (so the mistake shows) and backward
 // leaves its row untouched. Nothing is ever read out of bounds.
 
-float wg_max(__local float *buf, float v) {
-  int lid = get_local_id(0), n = get_local_size(0);
-  buf[lid] = v;
-  barrier(CLK_LOCAL_MEM_FENCE);
-  for (int s = n / 2; s > 0; s >>= 1) {
-    if (lid < s) buf[lid] = fmax(buf[lid], buf[lid + s]);
-    barrier(CLK_LOCAL_MEM_FENCE);
-  }
-  float r = buf[0];
-  barrier(CLK_LOCAL_MEM_FENCE); // buf is reused by the next call
-  return r;
-}
 
-float wg_sum(__local float *buf, float v) {
-  int lid = get_local_id(0), n = get_local_size(0);
-  buf[lid] = v;
-  barrier(CLK_LOCAL_MEM_FENCE);
-  for (int s = n / 2; s > 0; s >>= 1) {
-    if (lid < s) buf[lid] += buf[lid + s];
-    barrier(CLK_LOCAL_MEM_FENCE);
-  }
-  float r = buf[0];
-  barrier(CLK_LOCAL_MEM_FENCE);
-  return r;
-}
 
 __kernel void crossentropy_forward(__global float *losses, ulong losses_off, __global float *probs,
                                    ulong probs_off, __global const float *logits, ulong logits_off,

@@ -1,18 +1,6 @@
 // Per-sample weighted MSE, losses[n] = w[n] * sum_d (pred - target)^2 / D.
 // Forward: one work-group per row (power-of-two size chosen by the host).
 
-float wg_sum(__local float *buf, float v) {
-  int lid = get_local_id(0), n = get_local_size(0);
-  buf[lid] = v;
-  barrier(CLK_LOCAL_MEM_FENCE);
-  for (int s = n / 2; s > 0; s >>= 1) {
-    if (lid < s) buf[lid] += buf[lid + s];
-    barrier(CLK_LOCAL_MEM_FENCE);
-  }
-  float r = buf[0];
-  barrier(CLK_LOCAL_MEM_FENCE);
-  return r;
-}
 
 __kernel void weighted_mse_forward(__global float *losses, ulong losses_off, __global const float *pred,
                                    ulong pred_off, __global const float *target, ulong target_off,

@@ -1,18 +1,6 @@
 // LayerNorm without affine parameters. One work-group per row; the work-group
 // size is a power of two (the host picks it) so the tree reductions are simple.
 
-float wg_sum(__local float *buf, float v) {
-  int lid = get_local_id(0), n = get_local_size(0);
-  buf[lid] = v;
-  barrier(CLK_LOCAL_MEM_FENCE);
-  for (int s = n / 2; s > 0; s >>= 1) {
-    if (lid < s) buf[lid] += buf[lid + s];
-    barrier(CLK_LOCAL_MEM_FENCE);
-  }
-  float r = buf[0];
-  barrier(CLK_LOCAL_MEM_FENCE); // buf is reused by the next call
-  return r;
-}
 
 __kernel void layernorm_forward(__global float *out, ulong out_off, __global float *mean, ulong mean_off,
                                 __global float *rstd, ulong rstd_off, __global const float *inp, ulong inp_off,

@@ -4,16 +4,6 @@
 // order. The work-group size is a power of two (the host picks it), and the
 // grouping depends only on n and that size, so results repeat bit for bit.
 
-float reduce_wg_sum(__local float *buf, float v) {
-  int lid = get_local_id(0), nl = get_local_size(0);
-  buf[lid] = v;
-  barrier(CLK_LOCAL_MEM_FENCE);
-  for (int s = nl / 2; s > 0; s >>= 1) {
-    if (lid < s) buf[lid] += buf[lid + s];
-    barrier(CLK_LOCAL_MEM_FENCE);
-  }
-  return buf[0];
-}
 
 // partials[group] = sum over this group's strided share of x (or x^2 when square)
 __kernel void reduce_partials(__global float *partials, ulong part_off, __global const float *inp, ulong inp_off,
@@ -25,7 +15,7 @@ __kernel void reduce_partials(__global float *partials, ulong part_off, __global
     for (; i < n; i += stride) { float v = x[i]; s += v * v; }
   else
     for (; i < n; i += stride) s += x[i];
-  float r = reduce_wg_sum(buf, s);
+  float r = wg_sum(buf, s);
   if (get_local_id(0) == 0) partials[part_off + get_group_id(0)] = r;
 }
 
@@ -35,6 +25,6 @@ __kernel void reduce_final(__global float *out, ulong out_off, __global const fl
   int lid = get_local_id(0), nl = get_local_size(0);
   float s = 0.0f;
   for (int i = lid; i < n_partials; i += nl) s += partials[part_off + i];
-  float r = reduce_wg_sum(buf, s);
+  float r = wg_sum(buf, s);
   if (lid == 0) out[out_off] = add ? out[out_off] + r : r;
 }

@@ -15,18 +15,6 @@ __kernel void timestep_embedding_forward(__global float *out, ulong out_off, __g
   out[out_off + (ulong)n * D + j] = j < h ? cos(a) : sin(a);
 }
 
-float wg_sum(__local float *buf, float v) {
-  int lid = get_local_id(0), n = get_local_size(0);
-  buf[lid] = v;
-  barrier(CLK_LOCAL_MEM_FENCE);
-  for (int s = n / 2; s > 0; s >>= 1) {
-    if (lid < s) buf[lid] += buf[lid + s];
-    barrier(CLK_LOCAL_MEM_FENCE);
-  }
-  float r = buf[0];
-  barrier(CLK_LOCAL_MEM_FENCE);
-  return r;
-}
 
 // dt[n] += sum_k f_k (-dcos_k sin(t f_k) + dsin_k cos(t f_k)); one work-group
 // (power-of-two size chosen by the host) per sample.
