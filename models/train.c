@@ -336,6 +336,7 @@ train_result train_run(db_ctx *ctx, const train_opts *o) {
   t.res.seconds = db_now() - t.t_start;
   t.res.peak_bytes = db_peak_bytes();
   t.res.steps_run = t.steps_run;
+  t.res.dataset_bytes = db_arena_bytes(data_arena);
   fclose(t.log);
   db_arena_free(data_arena);
   free(t.ring_f);

@@ -21,6 +21,7 @@ typedef struct {
   double first_loss, last_loss; /* mean loss of the first and last logged interval */
   double seconds;
   size_t peak_bytes;            /* device peak over the run (runtime counters) */
+  size_t dataset_bytes;         /* of which the training images resident on the device */
   long steps_run;
 } train_result;
 

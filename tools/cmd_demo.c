@@ -51,7 +51,8 @@ int cmd_demo(int argc, char **argv) {
          o.rc.model.width, o.rc.model.patch, o.rc.layers, o.rc.blocks, o.rc.batch, o.rc.steps);
   fflush(stdout);
   train_result tr = train_run(ctx, &o);
-  printf("   %ld steps in %.0f s, peak device memory %.1f MiB\n", tr.steps_run, tr.seconds, tr.peak_bytes / 1048576.0);
+  printf("   %ld steps in %.0f s, peak device memory %.1f MiB (%.1f MiB of it the resident dataset)\n", tr.steps_run,
+         tr.seconds, tr.peak_bytes / 1048576.0, tr.dataset_bytes / 1048576.0);
   printf("2. sample: 50 Euler steps, guidance 2.0, one row per class\n");
   fflush(stdout);
   sample_request grid = {out, 50, 0, 2.0, 7.0, 10, 0, NULL, NULL};

@@ -56,8 +56,9 @@ int cmd_train(int argc, char **argv) {
          (unsigned long long)rc->seed, out);
   fflush(stdout);
   train_result res = train_run(ctx, &o);
-  printf("done: %ld steps in %.1f s, loss %.4f -> %.4f, peak device memory %.1f MiB\n", res.steps_run, res.seconds,
-         res.first_loss, res.last_loss, res.peak_bytes / 1048576.0);
+  printf("done: %ld steps in %.1f s, loss %.4f -> %.4f, peak device memory %.1f MiB (%.1f MiB of it the resident "
+         "dataset)\n", res.steps_run, res.seconds, res.first_loss, res.last_loss, res.peak_bytes / 1048576.0,
+         res.dataset_bytes / 1048576.0);
   printf("checkpoints and manifest in %s/, log in %s/log.jsonl\n", out, out);
   db_shutdown(ctx);
   return 0;
