@@ -17,7 +17,7 @@ typedef struct {
   dit_workspace ws;
   /* backward */
   db_tensor dlosses, dlogits, dfeat, dpooled, dh0, dh1, dc;
-  float *host_img; /* staging for one batch */
+  float *host_img, *host_tok; /* staging for one batch */
   int *host_lab;
 } clf_acts;
 
@@ -25,9 +25,9 @@ struct classifier {
   db_ctx *ctx;
   clf_config cfg;
   dit_layer_config lcfg;
-  int T, P;
+  int T, P, w;      /* tokens, values per token, window (= patch if not overlapping) */
   param_set ps;
-  int i_x_w, i_x_b, i_h_w, i_h_b, *i_layer;
+  int i_x_w, i_x_b, i_p_w, i_p_b, i_h_w, i_h_b, *i_layer;
   db_arena *fixed;
   db_tensor pos; /* (T, C) */
   double test_acc;
@@ -35,13 +35,17 @@ struct classifier {
 };
 
 clf_config clf_default_config(void) {
-  return (clf_config){.width = 64, .depth = 2, .heads = 4, .patch = 4, .n_classes = 10, .img_h = 28, .img_w = 28};
+  return (clf_config){.width = 64, .depth = 2, .heads = 4, .patch = 7, .window = 15, .pool = 1, .n_classes = 10,
+                      .img_h = 28, .img_w = 28};
 }
 
 static const char *config_error(const clf_config *c, char *buf, size_t len) {
   if (c->img_h <= 0 || c->img_w <= 0) snprintf(buf, len, "image size %dx%d is not positive", c->img_h, c->img_w);
   else if (c->patch <= 0 || c->img_h % c->patch || c->img_w % c->patch)
     snprintf(buf, len, "patch %d must divide the image size %dx%d", c->patch, c->img_h, c->img_w);
+  else if (c->pool != 0 && c->pool != 1) snprintf(buf, len, "pool %d must be 0 (mean) or 1 (flatten)", c->pool);
+  else if (c->window && (c->window < c->patch || (c->window - c->patch) % 2 || c->window > 64))
+    snprintf(buf, len, "window %d must be 0 or patch %d plus an even number, at most 64", c->window, c->patch);
   else if (c->width <= 0 || c->width % 4)
     snprintf(buf, len, "width %d must be a positive multiple of 4 (2-D sin-cos positions)", c->width);
   else if (c->heads <= 0 || c->width % c->heads)
@@ -106,7 +110,8 @@ static classifier *create(db_ctx *ctx, clf_config cfg) {
   c->lcfg = (dit_layer_config){cfg.width, cfg.heads};
   int C = cfg.width, p = cfg.patch;
   c->T = (cfg.img_h / p) * (cfg.img_w / p);
-  c->P = p * p;
+  c->w = cfg.window ? cfg.window : p;
+  c->P = c->w * c->w;
   param_set *ps = &c->ps;
   param_set_init(ps, ctx, "classifier");
   c->i_x_w = add2(ps, "x_embedder.proj.weight", C, c->P, 1);
@@ -121,6 +126,11 @@ static classifier *create(db_ctx *ctx, clf_config cfg) {
       int idx = param_add(ps, name, nd, shape, nd == 2);
       if (k == 0) c->i_layer[l] = idx;
     }
+  c->i_p_w = c->i_p_b = -1;
+  if (cfg.pool) {
+    c->i_p_w = add2(ps, "pool.proj.weight", C, c->T * C, 1);
+    c->i_p_b = add2(ps, "pool.proj.bias", C, 0, 0);
+  }
   c->i_h_w = add2(ps, "head.weight", cfg.n_classes, C, 1);
   c->i_h_b = add2(ps, "head.bias", cfg.n_classes, 0, 0);
   c->fixed = db_arena_new(ctx, "classifier positions");
@@ -143,6 +153,7 @@ static void acts_free(clf_acts *a) {
   free(a->h);
   free(a->layer);
   free(a->host_img);
+  free(a->host_tok);
   free(a->host_lab);
   memset(a, 0, sizeof *a);
 }
@@ -189,6 +200,7 @@ static clf_acts *ensure_acts(classifier *c, int B, int training) {
   a->logits = db_new(ar, 2, B, K, 0, 0);
   a->host_img = malloc(sizeof(float) * (size_t)B * g->img_h * g->img_w);
   a->host_lab = malloc(sizeof(int) * (size_t)B);
+  if (c->w > g->patch) a->host_tok = malloc(sizeof(float) * (size_t)B * T * P);
   if (!training) return a;
   a->probs = db_new(ar, 2, B, K, 0, 0);
   a->losses = db_new(ar, 1, B, 0, 0, 0);
@@ -211,20 +223,47 @@ static dit_layer_params layer_view(const db_tensor *set, int first) {
   return lp;
 }
 
-/* images already in a->img; logits (and, training, losses) computed */
+/* Overlapping windows: token (i,j) holds the w x w pixels centred on patch
+ * (i,j), row-major, pixels outside the image read as -1 (background). */
+static void window_tokens(const classifier *c, const float *img, int B, float *tok) {
+  const clf_config *g = &c->cfg;
+  int p = g->patch, w = c->w, gh = g->img_h / p, gw = g->img_w / p, m = (w - p) / 2;
+  for (int b = 0; b < B; b++)
+    for (int i = 0; i < gh; i++)
+      for (int j = 0; j < gw; j++) {
+        float *t = tok + (((size_t)b * gh + i) * gw + j) * (size_t)w * w;
+        for (int y = 0; y < w; y++)
+          for (int x = 0; x < w; x++) {
+            int yy = i * p - m + y, xx = j * p - m + x;
+            int in = yy >= 0 && yy < g->img_h && xx >= 0 && xx < g->img_w;
+            t[y * w + x] = in ? img[((size_t)b * g->img_h + yy) * g->img_w + xx] : -1.0f;
+          }
+      }
+}
+
+/* The batch of a->B images in a->host_img to the device (as images or tokens). */
+static void upload_batch(classifier *c, clf_acts *a) {
+  if (c->w > c->cfg.patch) {
+    window_tokens(c, a->host_img, a->B, a->host_tok);
+    db_upload(c->ctx, a->tokens, a->host_tok);
+  } else db_upload(c->ctx, a->img, a->host_img);
+}
+
+/* batch uploaded; logits (and, training, losses) computed */
 static void forward(classifier *c, clf_acts *a, int with_loss) {
   db_ctx *ctx = c->ctx;
   const clf_config *g = &c->cfg;
   db_tensor *p = c->ps.p;
   int B = a->B, C = g->width, T = c->T, P = c->P, N = B * T, L = g->depth, K = g->n_classes;
-  patchify_forward(ctx, a->tokens, a->img, B, 1, g->img_h, g->img_w, g->patch);
+  if (c->w == g->patch) patchify_forward(ctx, a->tokens, a->img, B, 1, g->img_h, g->img_w, g->patch);
   linear_forward(ctx, a->h[0], a->tokens, p[c->i_x_w], p[c->i_x_b], N, P, C);
   add_broadcast_forward(ctx, a->h[0], a->h[0], c->pos, (size_t)N * C, (size_t)T * C);
   for (int l = 0; l < L; l++) {
     dit_layer_params lp = layer_view(p, c->i_layer[l]);
     dit_layer_forward(ctx, a->h[l + 1], &a->layer[l], a->h[l], a->czero, &lp, &a->ws, c->lcfg);
   }
-  mean_tokens_forward(ctx, a->pooled, a->h[L], B, T, C);
+  if (g->pool) linear_forward(ctx, a->pooled, db_view(a->h[L], 0, 2, (int[]){B, T * C}), p[c->i_p_w], p[c->i_p_b], B, T * C, C);
+  else mean_tokens_forward(ctx, a->pooled, a->h[L], B, T, C);
   layernorm_forward(ctx, a->feat, a->fmean, a->frstd, a->pooled, B, C, 1e-6f);
   linear_forward(ctx, a->logits, a->feat, p[c->i_h_w], p[c->i_h_b], B, C, K);
   if (with_loss) crossentropy_forward(ctx, a->losses, a->probs, a->logits, a->labels, B, K);
@@ -244,7 +283,10 @@ static void backward(classifier *c, clf_acts *a) {
   layernorm_backward(ctx, a->dpooled, a->dfeat, a->pooled, a->fmean, a->frstd, B, C);
   db_tensor dh = a->dh0, dprev = a->dh1;
   db_zero(ctx, dh);
-  mean_tokens_backward(ctx, dh, a->dpooled, B, T, C);
+  if (g->pool)
+    linear_backward(ctx, db_view(dh, 0, 2, (int[]){B, T * C}), gr[c->i_p_w], gr[c->i_p_b], a->dpooled,
+                    db_view(a->h[L], 0, 2, (int[]){B, T * C}), p[c->i_p_w], B, T * C, C);
+  else mean_tokens_backward(ctx, dh, a->dpooled, B, T, C);
   db_zero(ctx, a->dc); /* the conditioning is a constant: its gradient is discarded */
   for (int l = L - 1; l >= 0; l--) {
     dit_layer_params lp = layer_view(p, c->i_layer[l]), lg = layer_view(gr, c->i_layer[l]);
@@ -280,7 +322,8 @@ double clf_loss(db_ctx *ctx, classifier *c, const float *images, const uint8_t *
   (void)ctx;
   if (n <= 0) db_fail("clf_loss: need at least one image, got %d", n);
   clf_acts *a = ensure_acts(c, n, 1);
-  db_upload(c->ctx, a->img, images);
+  memcpy(a->host_img, images, sizeof(float) * (size_t)n * c->cfg.img_h * c->cfg.img_w);
+  upload_batch(c, a);
   upload_labels(c, a, labels, NULL);
   forward(c, a, 1);
   double loss = mean_loss(c, a);
@@ -305,7 +348,7 @@ void clf_features(db_ctx *ctx, classifier *c, const float *images, int n, float 
     /* a short last batch is padded with blank (-1) images, outputs ignored */
     memcpy(a->host_img, images + (size_t)s * img, sizeof(float) * (size_t)m * img);
     for (size_t i = (size_t)m * img; i < (size_t)B * img; i++) a->host_img[i] = -1.0f;
-    db_upload(c->ctx, a->img, a->host_img);
+    upload_batch(c, a);
     forward(c, a, 0);
     if (features) {
       db_download(c->ctx, a->feat, fb);
@@ -385,7 +428,7 @@ double clf_train(db_ctx *ctx, classifier *c, const idx_dataset *train, const idx
     for (int s = 0; s < spe; s++, step++) {
       const int *idx = perm + (size_t)s * batch;
       for (int i = 0; i < batch; i++) memcpy(a->host_img + (size_t)i * img, train->images + (size_t)idx[i] * img, sizeof(float) * img);
-      db_upload(ctx, a->img, a->host_img);
+      upload_batch(c, a);
       upload_labels(c, a, train->labels, idx);
       forward(c, a, 1);
       param_set_zero_grads(&c->ps);
@@ -416,6 +459,9 @@ double clf_train(db_ctx *ctx, classifier *c, const idx_dataset *train, const idx
 }
 
 /* ---------------------------------------------------------------- files */
+#define NKEYS 9
+static const char *const keys[NKEYS] = {"width", "depth", "heads", "patch", "window", "pool", "n_classes", "img_h", "img_w"};
+
 static int saved(const char *name) { return !strstr(name, "adaLN.weight"); /* always 0: c = 0 */ }
 
 void clf_save(const classifier *c, const char *path) {
@@ -433,23 +479,22 @@ void clf_save(const classifier *c, const char *path) {
     t[n].data = bufs[n];
     n++;
   }
-  char v[8][32];
+  char v[NKEYS + 1][32];
   const clf_config *g = &c->cfg;
-  int iv[7] = {g->width, g->depth, g->heads, g->patch, g->n_classes, g->img_h, g->img_w};
-  static const char *keys[7] = {"width", "depth", "heads", "patch", "n_classes", "img_h", "img_w"};
-  const char *kv[18];
+  int iv[NKEYS] = {g->width, g->depth, g->heads, g->patch, g->window, g->pool, g->n_classes, g->img_h, g->img_w};
+  const char *kv[2 * (NKEYS + 2)];
   int nm = 0;
   kv[2 * nm] = "format";
   kv[2 * nm++ + 1] = CLF_FORMAT;
-  for (int k = 0; k < 7; k++) {
+  for (int k = 0; k < NKEYS; k++) {
     snprintf(v[k], sizeof v[k], "%d", iv[k]);
     kv[2 * nm] = keys[k];
     kv[2 * nm++ + 1] = v[k];
   }
   if (c->test_acc >= 0) {
-    snprintf(v[7], sizeof v[7], "%.6f", c->test_acc);
+    snprintf(v[NKEYS], sizeof v[NKEYS], "%.6f", c->test_acc);
     kv[2 * nm] = "test_accuracy";
-    kv[2 * nm++ + 1] = v[7];
+    kv[2 * nm++ + 1] = v[NKEYS];
   }
   st_write(path, t, n, kv, nm);
   for (int i = 0; i < n; i++) free(bufs[i]);
@@ -476,9 +521,8 @@ classifier *clf_load(db_ctx *ctx, const char *path) {
     snprintf(err, sizeof err, "not a classifier checkpoint (metadata \"format\" is %s%s%s, expected \"%s\")",
              fmt ? "\"" : "", fmt ? fmt : "missing", fmt ? "\"" : "", CLF_FORMAT);
   else {
-    int *fields[7] = {&g.width, &g.depth, &g.heads, &g.patch, &g.n_classes, &g.img_h, &g.img_w};
-    static const char *keys[7] = {"width", "depth", "heads", "patch", "n_classes", "img_h", "img_w"};
-    for (int k = 0; k < 7 && !err[0]; k++)
+    int *fields[NKEYS] = {&g.width, &g.depth, &g.heads, &g.patch, &g.window, &g.pool, &g.n_classes, &g.img_h, &g.img_w};
+    for (int k = 0; k < NKEYS && !err[0]; k++)
       if (!meta_int(&f, keys[k], fields[k])) snprintf(err, sizeof err, "metadata \"%s\" is missing or not an integer", keys[k]);
     char buf[160];
     if (!err[0] && config_error(&g, buf, sizeof buf)) snprintf(err, sizeof err, "bad configuration: %s", buf);

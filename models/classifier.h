@@ -2,9 +2,12 @@
  * generated images: its features give a Fréchet distance (models/frechet.h)
  * and its predictions a class-conditional accuracy.
  *
- *   patchify (p x p) -> Linear(p², C) + fixed 2-D sin-cos positions
+ *   tokens: the p x p patches (window 0, device patchify) or, window w > p,
+ *           the w x w pixels centred on each patch (overlapping, built on the host)
+ *   -> Linear(values, C) + fixed 2-D sin-cos positions
  *   -> depth DiT layers (models/dit_layer.h) with conditioning c = 0
- *   -> mean over tokens -> LayerNorm (no affine) = the FEATURES (C values)
+ *   -> pool: mean over tokens (pool 0) or Linear(T*C, C) of all tokens (pool 1)
+ *   -> LayerNorm (no affine) = the FEATURES (C values, what clf_features returns)
  *   -> Linear(C, n_classes) -> softmax cross-entropy.
  *
  * With c = 0, SiLU(c) = 0 and each layer's modulation is just the adaLN bias:
@@ -22,7 +25,12 @@
 #include "../data/idx.h"
 
 typedef struct {
-  int width, depth, heads, patch, n_classes, img_h, img_w;
+  int width, depth, heads, patch;
+  int window; /* 0: tokens are the p x p patches; > patch: each token holds the
+                 window x window pixels centred on its patch (overlapping,
+                 built on the host, -1 outside the image) */
+  int pool;   /* 0: mean over tokens; 1: a learned linear of all T*C token values */
+  int n_classes, img_h, img_w;
 } clf_config;
 
 /* The configuration we ship for Fashion-MNIST (28x28, 10 classes). */

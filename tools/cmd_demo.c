@@ -67,7 +67,7 @@ int cmd_demo(int argc, char **argv) {
   int *labels, n;
   sample_run_collect(ctx, &q, 0, &images, &labels, &n, NULL);
   const char *clf_path = eval_default_classifier_path();
-  classifier *clf = eval_classifier(ctx, clf_path, data, 0, 4);
+  classifier *clf = eval_classifier(ctx, clf_path, data, 0, 8);
   eval_result r = eval_samples(ctx, clf, data, images, labels, n);
   printf("   Frechet distance (classifier features): %.3f\n", r.frechet);
   printf("   conditional accuracy: %.1f %% of %d samples (chance 10 %%; classifier test accuracy %.1f %%)\n",

@@ -25,7 +25,7 @@ int cmd_eval(int argc, char **argv) {
       {"seed", OPT_INT, &seed, "sampling seed (default 0)"},
       {"classifier", OPT_STR, &clf_path, "classifier weights (default data/classifier-fmnist.safetensors)"},
       {"train-classifier", OPT_FLAG, &retrain, "train the classifier anew and save it to --classifier"},
-      {"epochs", OPT_INT, &epochs, "classifier training epochs (default: the classifier's own default)"},
+      {"epochs", OPT_INT, &epochs, "classifier training epochs (default 8: the shipped weights, 90.1 %% test accuracy)"},
       {"data", OPT_STR, &data, "IDX directory with the test split (default Fashion-MNIST)"},
       {"json", OPT_STR, &json, "also write the metrics to this JSON file"},
       {"device", OPT_STR, &device, "P:D device"},
@@ -37,7 +37,7 @@ int cmd_eval(int argc, char **argv) {
   if (strcmp(sampler, "euler") && strcmp(sampler, "heun")) db_fail("eval: --sampler %s: expected euler or heun", sampler);
   if (!clf_path) clf_path = eval_default_classifier_path();
   db_ctx *ctx = db_init(device);
-  classifier *clf = eval_classifier(ctx, clf_path, data, retrain, epochs > 0 ? epochs : 4);
+  classifier *clf = eval_classifier(ctx, clf_path, data, retrain, epochs > 0 ? epochs : 8);
   if (!run && !samples) { clf_free(clf); db_shutdown(ctx); return 0; }
   float *images = NULL;
   int *labels = NULL, n = 0;

@@ -37,7 +37,7 @@ classifier *eval_classifier(db_ctx *ctx, const char *path, const char *data_dir,
   cfg.img_w = train.cols;
   cfg.n_classes = train.n_classes;
   classifier *c = clf_create(ctx, cfg, 1);
-  double acc = clf_train(ctx, c, &train, &test, epochs, 128, 1e-3f, 1);
+  double acc = clf_train(ctx, c, &train, &test, epochs, 64, 2e-3f, 7); /* the shipped weights' recipe */
   fprintf(stderr, "classifier test accuracy %.2f %%, saved to %s\n", 100 * acc, path);
   clf_save(c, path);
   idx_free(&train);
