@@ -1,12 +1,13 @@
 #!/bin/sh
 # Reproduces the CPU rows of docs/results.md: equal layer-update budget
 # (--steps per block), Fashion-MNIST, a small DiT sized for a 2-core CPU.
-# usage: tools/results_cpu.sh [OUTDIR] [STEPS]    (after `make`)
+# usage: tools/results_cpu.sh [OUTDIR] [STEPS] [LR]    (after `make`)
 set -e
 OUT=${1:-runs/results-cpu}
 STEPS=${2:-250}
+LR=${3:-3e-3}
 BIN=${DBLOCKS:-build/dblocks}
-COMMON="--width 64 --heads 4 --patch 4 --layers 12 --batch 64 --lr 1e-3 --steps $STEPS --quiet --ckpt-every 0"
+COMMON="--width 64 --heads 4 --patch 4 --layers 12 --batch 64 --lr $LR --steps $STEPS --quiet --ckpt-every 0"
 mkdir -p "$OUT"
 run() { # name, extra train flags
   name=$1; shift
