@@ -1,5 +1,6 @@
 /* The evaluation classifier: see classifier.h. Assembled like models/dit.c. */
 #include "classifier.h"
+#include "dit.h"
 #include "dit_layer.h"
 #include "safetensors.h"
 #include <math.h>
@@ -61,21 +62,6 @@ void clf_config_check(const clf_config *cfg) {
   if (config_error(cfg, buf, sizeof buf)) db_fail("classifier: %s", buf);
 }
 
-/* DiT's 2-D sin-cos position embedding (the same as models/dit.c). */
-static void sincos_2d(float *out, int gh, int gw, int C) {
-  int q = C / 4;
-  for (int i = 0; i < gh; i++)
-    for (int j = 0; j < gw; j++) {
-      float *e = out + ((size_t)i * gw + j) * C;
-      for (int k = 0; k < q; k++) {
-        double w = pow(10000.0, -(double)k / q);
-        e[k] = (float)sin(j * w);
-        e[q + k] = (float)cos(j * w);
-        e[2 * q + k] = (float)sin(i * w);
-        e[3 * q + k] = (float)cos(i * w);
-      }
-    }
-}
 
 static int add2(param_set *ps, const char *name, int d0, int d1, int decay) {
   int shape[2] = {d0, d1};
@@ -136,7 +122,7 @@ static classifier *create(db_ctx *ctx, clf_config cfg) {
   c->fixed = db_arena_new(ctx, "classifier positions");
   c->pos = db_new(c->fixed, 2, c->T, C, 0, 0);
   float *pos = malloc(sizeof(float) * (size_t)c->T * C);
-  sincos_2d(pos, cfg.img_h / p, cfg.img_w / p, C);
+  dit_sincos_2d(pos, cfg.img_h / p, cfg.img_w / p, C);
   db_upload(ctx, c->pos, pos);
   free(pos);
   return c;

@@ -22,7 +22,7 @@ static int add2(param_set *ps, const char *name, int d0, int d1, int decay) {
 
 /* DiT's get_2d_sincos_pos_embed: half the channels encode the column, half the
  * row, each as [sin(pos w_k), cos(pos w_k)], w_k = 10000^(-k/(C/4)). */
-static void sincos_2d(float *out, int gh, int gw, int C) {
+void dit_sincos_2d(float *out, int gh, int gw, int C) {
   int q = C / 4;
   for (int i = 0; i < gh; i++)
     for (int j = 0; j < gw; j++) {
@@ -72,7 +72,7 @@ void dit_block_create(db_ctx *ctx, dit_block *b, dit_config cfg, const char *nam
   b->fixed = db_arena_new(ctx, "pos_embed");
   b->pos = db_new(b->fixed, 2, b->T, C, 0, 0);
   float *pos = malloc(sizeof(float) * (size_t)b->T * C);
-  sincos_2d(pos, cfg.img_h / p, cfg.img_w / p, C);
+  dit_sincos_2d(pos, cfg.img_h / p, cfg.img_w / p, C);
   db_upload(ctx, b->pos, pos);
   free(pos);
 }

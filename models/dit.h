@@ -52,6 +52,8 @@ typedef struct {
 } dit_acts;
 
 void dit_config_check(const dit_config *cfg);
+/* DiT's fixed 2-D sin-cos position table (gh*gw, C), C a multiple of 4. */
+void dit_sincos_2d(float *out, int gh, int gw, int C);
 void dit_block_create(db_ctx *ctx, dit_block *blk, dit_config cfg, const char *name);
 void dit_block_init(db_ctx *ctx, dit_block *blk, uint64_t seed, uint64_t stream);
 void dit_block_destroy(dit_block *blk);
