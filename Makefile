@@ -45,7 +45,7 @@ $(BUILD)/obj/%.o: %.c | $(DEPS_OK)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/libdblocks.a: $(LIB_OBJ)
-	ar rcs $@ $^
+	rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/dblocks: $(CLI_OBJ) $(BUILD)/libdblocks.a
 	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libdblocks.a $(LDLIBS)

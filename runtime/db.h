@@ -8,19 +8,11 @@
 #define CL_TARGET_OPENCL_VERSION 120
 #include <CL/cl.h>
 #include <clblast_c.h>
-#include <stddef.h>
-#include <stdint.h>
+#include "base.h" /* db_fail, checked allocation, db_now, host Philox */
 
 /* ---------------------------------------------------------------- errors */
-/* Every failure ends up in db_fail: it formats a message naming the problem
- * and, unless a test has set a trap (db_trap_errors), prints it and exits 1. */
-_Noreturn void db_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 const char *db_cl_error_name(cl_int err);
 const char *db_clblast_error_name(CLBlastStatusCode st);
-const char *db_last_error(void);
-/* Tests: while a trap is set, db_fail longjmps to it instead of exiting. */
-#include <setjmp.h>
-void db_trap_errors(jmp_buf *trap); /* NULL removes the trap */
 
 #define CL_CHECK(expr)                                                          \
   do {                                                                          \
@@ -95,6 +87,7 @@ extern const int db_cl_source_count;
  * kernels created once; later calls return the same object. */
 cl_kernel db_kernel(db_ctx *ctx, const char *file, const char *kernel);
 void db_build_all(db_ctx *ctx);
+void db_programs_release(db_ctx *ctx); /* db_shutdown's part: kernels and programs */
 /* Compile one source now (no cache); a failure prints the build log and fails. */
 cl_program db_compile(db_ctx *ctx, const db_cl_source *src);
 /* Cache directory: DBLOCKS_CACHE_DIR (="off" disables), else
@@ -167,17 +160,10 @@ double db_event_ms(cl_event e);
 /* Device-timeline interval between two markers (ms): what `dblocks bench` reports. */
 cl_event db_marker(db_ctx *ctx);
 double db_marker_interval_ms(cl_event start, cl_event stop); /* waits, releases both */
-double db_now(void); /* seconds, monotonic */
 
 /* ---------------------------------------------------------------- RNG */
-/* Philox4x32-10: four 32-bit words from (seed, counter); the same on host and
- * device (cl/rng.cl). Stream element i of a draw uses counter (offset + i/4). */
-void db_philox4x32(uint64_t seed, uint64_t counter, uint32_t out[4]);
-/* the full 128-bit counter / 64-bit key form, for known-answer tests */
-void db_philox4x32_block(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]);
-float db_u01(uint32_t x);            /* strictly inside (0,1), 24 bits */
-void db_rng_normal_host(float *out, size_t n, uint64_t seed, uint64_t offset);
-void db_rng_uniform_host(float *out, size_t n, uint64_t seed, uint64_t offset, float lo, float hi);
+/* Device draws of the Philox streams declared in base.h: bit-identical
+ * uniforms to db_rng_uniform_host, normals within a few ulps. */
 void db_rng_normal(db_ctx *ctx, db_tensor t, uint64_t seed, uint64_t offset, float mean, float std);
 void db_rng_uniform(db_ctx *ctx, db_tensor t, uint64_t seed, uint64_t offset, float lo, float hi);
 

@@ -5,12 +5,6 @@
 #include <string.h>
 #include <time.h>
 
-double db_now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 db_args db_args_begin(db_ctx *ctx, const char *file, const char *kernel) {
   db_args a = {ctx, db_kernel(ctx, file, kernel), 0};
   return a;

@@ -182,10 +182,8 @@ void db_build_all(db_ctx *ctx) {
   for (int i = 0; i < db_cl_source_count; i++) get_program(ctx, i);
 }
 
-void db_shutdown(db_ctx *ctx) {
-  if (!ctx) return;
-  clFinish(ctx->queue);
-  db_profile_report(ctx);
+/* Releases every kernel and program of the context (db_shutdown). */
+void db_programs_release(db_ctx *ctx) {
   for (int i = 0; i < ctx->n_kernels; i++) {
     clReleaseKernel(ctx->kernels[i].k);
     free(ctx->kernels[i].name);
@@ -194,9 +192,7 @@ void db_shutdown(db_ctx *ctx) {
   for (int i = 0; i < ctx->n_programs; i++)
     if (ctx->programs[i].prog) clReleaseProgram(ctx->programs[i].prog);
   free(ctx->programs);
-  if (ctx->ones) clReleaseMemObject(ctx->ones);
-  if (ctx->scratch) clReleaseMemObject(ctx->scratch);
-  clReleaseCommandQueue(ctx->queue);
-  clReleaseContext(ctx->context);
-  free(ctx);
+  ctx->kernels = NULL;
+  ctx->programs = NULL;
+  ctx->n_kernels = ctx->n_programs = 0;
 }

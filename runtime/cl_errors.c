@@ -1,24 +1,5 @@
-/* Error reporting: one exit path with a message that names the problem. */
+/* Names of OpenCL and CLBlast error codes, for CL_CHECK / CLBLAST_CHECK. */
 #include "db.h"
-#include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
-
-static char last_error[2048];
-static jmp_buf *trap;
-
-void db_trap_errors(jmp_buf *t) { trap = t; }
-const char *db_last_error(void) { return last_error; }
-
-_Noreturn void db_fail(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(last_error, sizeof last_error, fmt, ap);
-  va_end(ap);
-  if (trap) longjmp(*trap, 1);
-  fprintf(stderr, "dblocks: error: %s\n", last_error);
-  exit(1);
-}
 
 const char *db_cl_error_name(cl_int err) {
   switch (err) {

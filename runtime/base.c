@@ -1,0 +1,65 @@
+/* The OpenCL-free base (base.h): the one exit path for errors, checked
+ * allocation and the monotonic clock. */
+#include "base.h"
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static char last_error[2048];
+static jmp_buf *trap;
+
+void db_trap_errors(jmp_buf *t) { trap = t; }
+const char *db_last_error(void) { return last_error; }
+
+_Noreturn void db_fail(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(last_error, sizeof last_error, fmt, ap);
+  va_end(ap);
+  if (trap) longjmp(*trap, 1);
+  fprintf(stderr, "dblocks: error: %s\n", last_error);
+  exit(1);
+}
+
+/* ---------------------------------------------------------------- allocation */
+static _Noreturn void out_of_memory(size_t bytes) {
+  db_fail("out of host memory: could not allocate %zu bytes (%.1f MiB)", bytes, bytes / 1048576.0);
+}
+
+void *db_malloc(size_t bytes) {
+  void *p = malloc(bytes ? bytes : 1);
+  if (!p) out_of_memory(bytes);
+  return p;
+}
+
+void *db_calloc(size_t count, size_t size) {
+  size_t bytes = db_mul_size(count, size, "calloc");
+  void *p = calloc(bytes ? count : 1, bytes ? size : 1);
+  if (!p) out_of_memory(bytes);
+  return p;
+}
+
+void *db_realloc(void *p, size_t bytes) {
+  void *q = realloc(p, bytes ? bytes : 1);
+  if (!q) out_of_memory(bytes);
+  return q;
+}
+
+char *db_strdup(const char *s) {
+  size_t n = strlen(s) + 1;
+  return memcpy(db_malloc(n), s, n);
+}
+
+size_t db_mul_size(size_t count, size_t size, const char *what) {
+  if (size && count > (size_t)-1 / size) db_fail("%s: %zu x %zu bytes overflows the address space", what, count, size);
+  return count * size;
+}
+
+/* ---------------------------------------------------------------- time */
+double db_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
