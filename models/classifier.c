@@ -2,7 +2,7 @@
 #include "classifier.h"
 #include "dit.h"
 #include "dit_layer.h"
-#include "safetensors.h"
+#include "../data/safetensors.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

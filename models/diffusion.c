@@ -1,6 +1,6 @@
 #include "diffusion.h"
-#include "json.h"
-#include "safetensors.h"
+#include "../data/json.h"
+#include "../data/safetensors.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

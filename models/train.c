@@ -1,6 +1,6 @@
 #include "train.h"
 #include "../data/idx.h"
-#include "safetensors.h"
+#include "../data/safetensors.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

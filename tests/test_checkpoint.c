@@ -1,7 +1,7 @@
 /* Checkpoint files: the JSON reader and writer, safetensors round trip and
  * byte layout, rejection of corrupt files, and atomic writes. Host only. */
 #include "harness.h"
-#include "../models/safetensors.h"
+#include "../data/safetensors.h"
 #include <errno.h>
 #include <dirent.h>
 #include <float.h>

@@ -8,7 +8,7 @@
 #include "harness.h"
 #include "../models/classifier.h"
 #include "../models/frechet.h"
-#include "../models/safetensors.h"
+#include "../data/safetensors.h"
 #include <stdlib.h>
 #include <unistd.h>
 

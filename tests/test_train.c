@@ -2,7 +2,7 @@
  * IDX dataset (8x8 images, 3 classes), so the whole suite stays fast on PoCL. */
 #include "harness.h"
 #include "../models/train.h"
-#include "../models/safetensors.h"
+#include "../data/safetensors.h"
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
