@@ -81,7 +81,7 @@ static void init_params(db_ctx *ctx, classifier *c, uint64_t seed) {
     }
   }
   /* gates (columns 2C..3C and 5C..6C of the modulation) start at 1 */
-  float *b = calloc((size_t)6 * C, sizeof *b);
+  float *b = db_calloc((size_t)6 * C, sizeof *b);
   for (int k = 0; k < C; k++) b[2 * C + k] = b[5 * C + k] = 1.0f;
   for (int l = 0; l < c->cfg.depth; l++) db_upload(ctx, ps->p[c->i_layer[l] + DIT_ADA_B], b);
   free(b);
@@ -89,7 +89,7 @@ static void init_params(db_ctx *ctx, classifier *c, uint64_t seed) {
 
 static classifier *create(db_ctx *ctx, clf_config cfg) {
   clf_config_check(&cfg);
-  classifier *c = calloc(1, sizeof *c);
+  classifier *c = db_calloc(1, sizeof *c);
   c->ctx = ctx;
   c->cfg = cfg;
   c->test_acc = -1;
@@ -102,7 +102,7 @@ static classifier *create(db_ctx *ctx, clf_config cfg) {
   param_set_init(ps, ctx, "classifier");
   c->i_x_w = add2(ps, "x_embedder.proj.weight", C, c->P, 1);
   c->i_x_b = add2(ps, "x_embedder.proj.bias", C, 0, 0);
-  c->i_layer = calloc((size_t)cfg.depth, sizeof *c->i_layer);
+  c->i_layer = db_calloc((size_t)cfg.depth, sizeof *c->i_layer);
   for (int l = 0; l < cfg.depth; l++)
     for (int k = 0; k < DIT_NPARAMS; k++) {
       int nd, shape[2];
@@ -121,7 +121,7 @@ static classifier *create(db_ctx *ctx, clf_config cfg) {
   c->i_h_b = add2(ps, "head.bias", cfg.n_classes, 0, 0);
   c->fixed = db_arena_new(ctx, "classifier positions");
   c->pos = db_new(c->fixed, 2, c->T, C, 0, 0);
-  float *pos = malloc(sizeof(float) * (size_t)c->T * C);
+  float *pos = db_malloc(sizeof(float) * (size_t)c->T * C);
   dit_sincos_2d(pos, cfg.img_h / p, cfg.img_w / p, C);
   db_upload(ctx, c->pos, pos);
   free(pos);
@@ -172,8 +172,8 @@ static clf_acts *ensure_acts(classifier *c, int B, int training) {
   db_arena *ar = a->arena;
   a->img = db_new(ar, 4, B, 1, g->img_h, g->img_w);
   a->tokens = db_new(ar, 3, B, T, P, 0);
-  a->h = calloc((size_t)L + 1, sizeof *a->h);
-  a->layer = calloc((size_t)L, sizeof *a->layer);
+  a->h = db_calloc((size_t)L + 1, sizeof *a->h);
+  a->layer = db_calloc((size_t)L, sizeof *a->layer);
   for (int l = 0; l <= L; l++) a->h[l] = db_new(ar, 3, B, T, C, 0);
   for (int l = 0; l < L; l++) dit_layer_alloc_acts(ar, c->lcfg, B, T, &a->layer[l]);
   dit_workspace_alloc(ar, c->lcfg, B, T, &a->ws);
@@ -184,9 +184,9 @@ static clf_acts *ensure_acts(classifier *c, int B, int training) {
   a->frstd = db_new(ar, 1, B, 0, 0, 0);
   a->feat = db_new(ar, 2, B, C, 0, 0);
   a->logits = db_new(ar, 2, B, K, 0, 0);
-  a->host_img = malloc(sizeof(float) * (size_t)B * g->img_h * g->img_w);
-  a->host_lab = malloc(sizeof(int) * (size_t)B);
-  if (c->w > g->patch) a->host_tok = malloc(sizeof(float) * (size_t)B * T * P);
+  a->host_img = db_malloc(sizeof(float) * (size_t)B * g->img_h * g->img_w);
+  a->host_lab = db_malloc(sizeof(int) * (size_t)B);
+  if (c->w > g->patch) a->host_tok = db_malloc(sizeof(float) * (size_t)B * T * P);
   if (!training) return a;
   a->probs = db_new(ar, 2, B, K, 0, 0);
   a->losses = db_new(ar, 1, B, 0, 0, 0);
@@ -287,7 +287,7 @@ static void backward(classifier *c, clf_acts *a) {
 }
 
 static double mean_loss(classifier *c, clf_acts *a) {
-  float *l = malloc(sizeof(float) * (size_t)a->B);
+  float *l = db_malloc(sizeof(float) * (size_t)a->B);
   db_download(c->ctx, a->losses, l);
   double s = 0;
   for (int i = 0; i < a->B; i++) s += l[i];
@@ -321,14 +321,16 @@ double clf_loss(db_ctx *ctx, classifier *c, const float *images, const uint8_t *
   return loss;
 }
 
-void clf_features(db_ctx *ctx, classifier *c, const float *images, int n, float *features, int *pred) {
+void clf_features(db_ctx *ctx, classifier *c, const float *images, int n, int h, int w, float *features, int *pred) {
   (void)ctx;
+  if (h != c->cfg.img_h || w != c->cfg.img_w)
+    db_fail("clf_features: images are %dx%d, the classifier expects %dx%d", h, w, c->cfg.img_h, c->cfg.img_w);
   if (n <= 0) return;
   int B = c->a.arena ? c->a.B : 256;
   clf_acts *a = ensure_acts(c, B, 0);
   int C = c->cfg.width, K = c->cfg.n_classes;
   size_t img = (size_t)c->cfg.img_h * c->cfg.img_w;
-  float *fb = malloc(sizeof(float) * (size_t)B * C), *lb = malloc(sizeof(float) * (size_t)B * K);
+  float *fb = db_malloc(sizeof(float) * (size_t)B * C), *lb = db_malloc(sizeof(float) * (size_t)B * K);
   for (int s = 0; s < n; s += B) {
     int m = n - s < B ? n - s : B;
     /* a short last batch is padded with blank (-1) images, outputs ignored */
@@ -356,8 +358,8 @@ void clf_features(db_ctx *ctx, classifier *c, const float *images, int n, float 
 
 double clf_accuracy(db_ctx *ctx, classifier *c, const float *images, const uint8_t *labels, int n) {
   if (n <= 0) return 0;
-  int *pred = malloc(sizeof(int) * (size_t)n);
-  clf_features(ctx, c, images, n, NULL, pred);
+  int *pred = db_malloc(sizeof(int) * (size_t)n);
+  clf_features(ctx, c, images, n, c->cfg.img_h, c->cfg.img_w, NULL, pred);
   int ok = 0;
   for (int i = 0; i < n; i++) ok += pred[i] == labels[i];
   free(pred);
@@ -401,7 +403,7 @@ double clf_train(db_ctx *ctx, classifier *c, const idx_dataset *train, const idx
   int spe = train->n / batch, total = spe * epochs;
   int warmup = total / 20 < 200 ? total / 20 : 200;
   if (warmup < 1) warmup = 1;
-  int *perm = malloc(sizeof(int) * (size_t)train->n);
+  int *perm = db_malloc(sizeof(int) * (size_t)train->n);
   adamw_config ac = {.lr = lr, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = 0.05f, .clip = 1.0f};
   fprintf(stderr, "classifier: width %d depth %d heads %d patch %d, %zu parameters; %d epochs x %d steps of %d\n",
           c->cfg.width, c->cfg.depth, c->cfg.heads, c->cfg.patch, param_set_numel(&c->ps), epochs, spe, batch);
@@ -452,12 +454,12 @@ static int saved(const char *name) { return !strstr(name, "adaLN.weight"); /* al
 
 void clf_save(const classifier *c, const char *path) {
   const param_set *ps = &c->ps;
-  st_tensor_in *t = calloc((size_t)ps->n, sizeof *t);
-  float **bufs = calloc((size_t)ps->n, sizeof *bufs);
+  st_tensor_in *t = db_calloc((size_t)ps->n, sizeof *t);
+  float **bufs = db_calloc((size_t)ps->n, sizeof *bufs);
   int n = 0;
   for (int i = 0; i < ps->n; i++) {
     if (!saved(ps->names[i])) continue;
-    bufs[n] = malloc(db_nbytes(ps->p[i]));
+    bufs[n] = db_malloc(db_nbytes(ps->p[i]));
     db_download(c->ctx, ps->p[i], bufs[n]);
     t[n].name = ps->names[i];
     t[n].ndim = ps->p[i].ndim;
@@ -498,21 +500,38 @@ static int meta_int(const st_file *f, const char *key, int *out) {
   return 1;
 }
 
-classifier *clf_load(db_ctx *ctx, const char *path) {
-  st_file f = st_read(path); /* fails clearly on a missing or malformed file */
-  char err[256] = "";
+/* The configuration in a checkpoint's metadata; err (256 bytes) says what is wrong, "" if nothing. */
+static clf_config read_config(const st_file *f, char *err) {
   clf_config g;
-  const char *fmt = st_meta(&f, "format");
+  memset(&g, 0, sizeof g);
+  err[0] = 0;
+  const char *fmt = st_meta(f, "format");
   if (!fmt || strcmp(fmt, CLF_FORMAT))
-    snprintf(err, sizeof err, "not a classifier checkpoint (metadata \"format\" is %s%s%s, expected \"%s\")",
+    snprintf(err, 256, "not a classifier checkpoint (metadata \"format\" is %s%s%s, expected \"%s\")",
              fmt ? "\"" : "", fmt ? fmt : "missing", fmt ? "\"" : "", CLF_FORMAT);
   else {
     int *fields[NKEYS] = {&g.width, &g.depth, &g.heads, &g.patch, &g.window, &g.pool, &g.n_classes, &g.img_h, &g.img_w};
     for (int k = 0; k < NKEYS && !err[0]; k++)
-      if (!meta_int(&f, keys[k], fields[k])) snprintf(err, sizeof err, "metadata \"%s\" is missing or not an integer", keys[k]);
+      if (!meta_int(f, keys[k], fields[k])) snprintf(err, 256, "metadata \"%s\" is missing or not an integer", keys[k]);
     char buf[160];
-    if (!err[0] && config_error(&g, buf, sizeof buf)) snprintf(err, sizeof err, "bad configuration: %s", buf);
+    if (!err[0] && config_error(&g, buf, sizeof buf)) snprintf(err, 256, "bad configuration: %s", buf);
   }
+  return g;
+}
+
+clf_config clf_read_config(const char *path) {
+  st_file f = st_read(path); /* fails clearly on a missing or malformed file */
+  char err[256];
+  clf_config g = read_config(&f, err);
+  st_free(&f);
+  if (err[0]) db_fail("checkpoint %s: %s", path, err);
+  return g;
+}
+
+classifier *clf_load(db_ctx *ctx, const char *path) {
+  st_file f = st_read(path); /* fails clearly on a missing or malformed file */
+  char err[256];
+  clf_config g = read_config(&f, err);
   if (err[0]) {
     st_free(&f);
     db_fail("checkpoint %s: %s", path, err);

@@ -66,9 +66,16 @@ void clf_save(const classifier *c, const char *path);
  * tensor missing or of the wrong shape. */
 classifier *clf_load(db_ctx *ctx, const char *path);
 
-/* images (n, img_h, img_w) -> features (n, width) and predicted classes (n);
- * either output may be NULL. Batched on the device. */
-void clf_features(db_ctx *ctx, classifier *c, const float *images, int n, float *features, int *pred);
+/* The configuration a checkpoint declares, read without a device (callers can
+ * check their inputs against img_h, img_w, n_classes before any device work).
+ * Fails like clf_load on a missing or malformed file or a bad configuration. */
+clf_config clf_read_config(const char *path);
+
+/* images (n, h, w) -> features (n, width) and predicted classes (n); either
+ * output may be NULL. Batched on the device. h, w declare the images' size:
+ * anything but the classifier's img_h x img_w is a clear db_fail (never a read
+ * past the end of images, which must hold n*h*w floats). */
+void clf_features(db_ctx *ctx, classifier *c, const float *images, int n, int h, int w, float *features, int *pred);
 /* Fraction of the n images classified as their label. */
 double clf_accuracy(db_ctx *ctx, classifier *c, const float *images, const uint8_t *labels, int n);
 

@@ -1,18 +1,59 @@
-/* Training with the DiffusionBlocks method (METHOD.md §5, Algorithm 1): each
- * block is trained alone as a denoiser for its own noise range; B = 1 is
- * end-to-end backprop through all L layers with the same code. */
+/* The one training driver (docs/method.md §5, Algorithm 1). It owns what
+ * every DiffusionBlocks task shares: the block schedule (sequential: one block
+ * on the device at a time; random: a uniform block each step), the step loop,
+ * AdamW, the loss read-back (the only host wait of training), the JSONL log
+ * and progress line, checkpoints, exact resume and the run directory.
+ * A task plugs in a model and a data source through train_task: what one
+ * step of one block computes. B = 1 is end-to-end backprop with the same code. */
 #ifndef DB_TRAIN_H
 #define DB_TRAIN_H
 #include "diffusion.h"
 
+/* Running σ statistics of a block between two log lines. */
+typedef struct { double sum, min, max; long n; } sigma_stats;
+void sigma_stats_add(sigma_stats *s, double sigma);
+
+/* Philox key tags: every random decision is a pure function of (seed, tag,
+ * block, step), so a resumed run draws exactly what the uninterrupted run drew. */
+enum { TAG_DATA = 1, TAG_DROP = 2, TAG_SIGMA = 3, TAG_NOISE = 4, TAG_SCHED = 5, TAG_INIT = 6 };
+static inline uint64_t train_key(uint64_t seed, int tag) { return seed ^ ((uint64_t)tag << 56); }
+
+/* Host staging slots for non-blocking uploads: the driver reads the losses at
+ * least every TRAIN_RING/2 steps, so slot (step mod TRAIN_RING) is free again. */
+#define TRAIN_RING 64
+
+typedef struct train_task train_task;
+struct train_task {
+  const char *name;   /* "image": in messages */
+  void *self;
+  int batch;          /* samples per step: the loss is the mean over them */
+  /* Creates block `block`'s model with initial parameters (seeded by block) and
+   * returns its parameter set; the driver adds training state, loads
+   * checkpoints into it, updates and saves it. */
+  param_set *(*block_open)(train_task *t, int block);
+  void (*block_close)(train_task *t, int block);
+  /* Per-step device buffers (activations, batch) for training `block`; the
+   * driver frees them before the next block is opened (sequential schedule). */
+  void (*buffers_alloc)(train_task *t, int block);
+  void (*buffers_free)(train_task *t);
+  /* Host part of step `step` of `block`: draws the batch and its noise levels
+   * into staging slot `slot` (0..TRAIN_RING-1) and enqueues their uploads
+   * without waiting; adds every σ drawn to *sig. */
+  void (*stage)(train_task *t, int block, int step, int slot, sigma_stats *sig);
+  /* Device part: forward, loss (the batch's SUM into `loss`, one float) and
+   * backward, accumulating into the parameter gradients (zeroed by the driver). */
+  void (*forward_backward)(train_task *t, int block, int step, db_tensor loss);
+  /* Extra checkpoint metadata: (key, value) pairs; returns how many. */
+  int (*checkpoint_meta)(train_task *t, const char **kv, int max_pairs, char *buf, size_t buf_len);
+};
+
 typedef struct {
   run_config rc;
-  const char *out_dir;   /* manifest, block checkpoints, log.jsonl */
-  const char *data_dir;  /* IDX files; NULL = Fashion-MNIST from Debian's package */
+  const char *out_dir;   /* manifest, block checkpoints, log.jsonl; NULL: no files (bench) */
   int only_block;        /* -1: every block (by the schedule); i: block i alone */
   int resume;            /* continue from the checkpoints in out_dir */
   int ckpt_every;        /* steps between checkpoints (0: only at the end) */
-  int log_every;         /* steps between loss reads / log lines */
+  int log_every;         /* steps between loss reads / log lines, 1..TRAIN_RING/2 */
   int progress;          /* a live progress line on stderr */
   int max_steps_this_run;/* stop after this many steps (0: no limit): for tests of resume */
 } train_opts;
@@ -21,9 +62,22 @@ typedef struct {
   double first_loss, last_loss; /* mean loss of the first and last logged interval */
   double seconds;
   size_t peak_bytes;            /* device peak over the run (runtime counters) */
-  size_t dataset_bytes;         /* of which the training images resident on the device */
   long steps_run;
 } train_result;
 
-train_result train_run(db_ctx *ctx, const train_opts *o);
+/* Trains the blocks o->only_block (or all, by o->rc.schedule) of `task`. */
+train_result train_run(db_ctx *ctx, const train_opts *o, train_task *task);
+
+/* The pieces train_run is made of, for `dblocks bench train`, which must
+ * time exactly what training runs. */
+typedef struct trainer trainer;
+trainer *trainer_create(db_ctx *ctx, const train_opts *o, train_task *task);
+void trainer_destroy(trainer *t);
+/* Puts `block` on the device: model, training state, checkpoint (resume), step buffers. */
+void trainer_block_begin(trainer *t, int block);
+/* One optimizer step of `block`: stage, zero gradients, forward, loss,
+ * backward, AdamW; reads the losses back when a log interval is full. */
+void trainer_step(trainer *t, int block);
+/* Reads pending losses, writes the log line(s), saves (with out_dir), frees. */
+void trainer_block_end(trainer *t, int block);
 #endif

@@ -1,7 +1,7 @@
 /* Training, checkpoints, resume and sampling end to end on a tiny synthetic
  * IDX dataset (8x8 images, 3 classes), so the whole suite stays fast on PoCL. */
 #include "harness.h"
-#include "../models/train.h"
+#include "../models/image_task.h"
 #include "../data/safetensors.h"
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -57,7 +57,7 @@ static train_opts tiny_opts(const char *out, const char *data) {
   o.rc.seed = 3;
   run_config_finish(&o.rc);
   o.out_dir = out;
-  o.data_dir = data;
+  (void)data;
   o.only_block = -1;
   o.log_every = 4;
   return o;
@@ -98,7 +98,7 @@ static void test_loss_decreases(const char *data) {
   o.rc.steps = 100;
   o.log_every = 10;
   run_config_finish(&o.rc);
-  train_result r = train_run(th_ctx, &o);
+  train_result r = image_train(th_ctx, &o, data, NULL);
   th_check(r.last_loss < 0.7 * r.first_loss, "train: 100 steps lower the loss",
            "first interval %.4f, last %.4f", r.first_loss, r.last_loss);
   printf("        loss %.4f -> %.4f over %ld steps\n", r.first_loss, r.last_loss, r.steps_run);
@@ -109,10 +109,10 @@ static void test_resume_and_blocks(const char *data) {
   path(a, root, "straight");
   path(b, root, "resumed");
   train_opts o = tiny_opts(a, data);
-  train_run(th_ctx, &o);                     /* uninterrupted: 2 blocks x 8 steps */
+  image_train(th_ctx, &o, data, NULL);                     /* uninterrupted: 2 blocks x 8 steps */
   train_opts p = tiny_opts(b, data);
   p.max_steps_this_run = 5;                  /* stops inside block 0 */
-  train_run(th_ctx, &p);
+  image_train(th_ctx, &p, data, NULL);
   path(fb, b, "block_0.safetensors");
   st_file mid = st_read(fb);
   th_check(mid.n > 0 && !strcmp(st_meta(&mid, "steps_done"), "5"), "train: an interrupted run checkpoints where it stopped",
@@ -120,7 +120,7 @@ static void test_resume_and_blocks(const char *data) {
   st_free(&mid);
   p.max_steps_this_run = 0;
   p.resume = 1;
-  train_run(th_ctx, &p);                     /* continues to the end */
+  image_train(th_ctx, &p, data, NULL);                     /* continues to the end */
   int same = 1;
   for (int i = 0; i < 2; i++) {
     char name[64];
@@ -143,21 +143,21 @@ static void test_resume_and_blocks(const char *data) {
   q.rc.steps = 12;
   q.only_block = 1;
   q.resume = 1;
-  train_run(th_ctx, &q);
+  image_train(th_ctx, &q, data, NULL);
   th_check(same_file(fa, keep), "train: --block 1 leaves block 0's file bit-for-bit unchanged", "block 0 changed");
   th_check(!same_file(fb, keep1), "train: --block 1 did train block 1", "block 1 unchanged");
 
   /* checkpoint round trip */
   dit_block blk;
   dit_block_create(th_ctx, &blk, o.rc.model, "rt");
-  int steps = block_load(th_ctx, a, 0, &blk);
+  int steps = block_load(th_ctx, a, 0, &blk.ps);
   char rt[1024];
   path(rt, root, "rt");
   mkdir(rt, 0755);
-  block_save(th_ctx, rt, 0, &blk, steps);
+  block_save(th_ctx, rt, 0, &blk.ps, steps, NULL, 0);
   dit_block blk2;
   dit_block_create(th_ctx, &blk2, o.rc.model, "rt2");
-  block_load(th_ctx, rt, 0, &blk2);
+  block_load(th_ctx, rt, 0, &blk2.ps);
   int eq = 1;
   for (int i = 0; i < blk.ps.n; i++) {
     size_t n = db_numel(blk.ps.p[i]);
@@ -173,7 +173,7 @@ static void test_resume_and_blocks(const char *data) {
 
   /* sampling is deterministic for a seed */
   dit_block bl[2];
-  for (int i = 0; i < 2; i++) { dit_block_create(th_ctx, &bl[i], o.rc.model, "s"); block_load(th_ctx, a, i, &bl[i]); }
+  for (int i = 0; i < 2; i++) { dit_block_create(th_ctx, &bl[i], o.rc.model, "s"); block_load(th_ctx, a, i, &bl[i].ps); }
   int labels[4] = {0, 1, 2, 10};
   float s1[256], s2[256], s3[256];
   sampler_opts so = {6, 7.0, 1, 2.0, 11, 3};
@@ -204,15 +204,15 @@ static void test_errors(const char *data) {
 
   train_opts o = tiny_opts(a, data);
   o.rc.steps = 20;
-  TH_EXPECT_ERROR("train: existing checkpoints without --resume are refused", "pass --resume", train_run(th_ctx, &o));
+  TH_EXPECT_ERROR("train: existing checkpoints without --resume are refused", "pass --resume", image_train(th_ctx, &o, data, NULL));
   train_opts w = tiny_opts(a, data);
   w.rc.model.width = 24;
   run_config_finish(&w.rc);
   w.resume = 1;
-  TH_EXPECT_ERROR("train: manifest/config mismatch names the option", "--width is 16 there but 24 here", train_run(th_ctx, &w));
+  TH_EXPECT_ERROR("train: manifest/config mismatch names the option", "--width is 16 there but 24 here", image_train(th_ctx, &w, data, NULL));
   train_opts m = tiny_opts(a, "/nonexistent/dataset");
   m.resume = 1;
-  TH_EXPECT_ERROR("train: a missing dataset is a clear error", "/nonexistent/dataset", train_run(th_ctx, &m));
+  TH_EXPECT_ERROR("train: a missing dataset is a clear error", "/nonexistent/dataset", image_train(th_ctx, &m, "/nonexistent/dataset", NULL));
 
   /* truncated checkpoint */
   size_t n;
@@ -224,14 +224,14 @@ static void test_errors(const char *data) {
   train_opts r = tiny_opts(a, data);
   r.rc.steps = 20;
   r.resume = 1;
-  TH_EXPECT_ERROR("train: a truncated checkpoint is a clear error", "truncated", train_run(th_ctx, &r));
+  TH_EXPECT_ERROR("train: a truncated checkpoint is a clear error", "truncated", image_train(th_ctx, &r, data, NULL));
   th_check(same_file(f1, c1) && same_file(man, cm), "train: a failed resume leaves the other checkpoints intact", "changed");
   copy_file(c0, f0);
   /* corrupt manifest */
   f = fopen(man, "wb");
   fputs("{\"format\": \"dblocks-diffusionblocks-1\", \"model\": {", f);
   fclose(f);
-  TH_EXPECT_ERROR("train: a corrupt manifest is a clear error", "manifest.json: not valid JSON", train_run(th_ctx, &r));
+  TH_EXPECT_ERROR("train: a corrupt manifest is a clear error", "manifest.json: not valid JSON", image_train(th_ctx, &r, data, NULL));
   th_check(same_file(f0, c0) && same_file(f1, c1), "train: a corrupt manifest leaves the checkpoints intact", "changed");
   copy_file(cm, man);
   /* a checkpoint of the wrong shape */
@@ -240,7 +240,7 @@ static void test_errors(const char *data) {
   dit_config wc = s.rc.model;
   wc.width = 24;
   dit_block_create(th_ctx, &wide, wc, "wide");
-  TH_EXPECT_ERROR("checkpoint: shape mismatch names the tensor", "x_embedder.proj.weight", block_load(th_ctx, a, 0, &wide));
+  TH_EXPECT_ERROR("checkpoint: shape mismatch names the tensor", "x_embedder.proj.weight", block_load(th_ctx, a, 0, &wide.ps));
   dit_block_destroy(&wide);
 }
 

@@ -1,6 +1,7 @@
 #include "cli.h"
 #include "../runtime/db.h"
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,7 +53,8 @@ void cli_parse(const char *cmd, const char *usage, cli_opt *opts, int nopts, int
       }
       case OPT_FLOAT: {
         double v = strtod(val, &end);
-        if (*val == 0 || *end || errno) db_fail("%s: option --%s wants a number, got '%s'", cmd, o->name, val);
+        if (*val == 0 || *end || errno || !isfinite(v))
+          db_fail("%s: option --%s wants a finite number, got '%s'", cmd, o->name, val);
         *(double *)o->dst = v;
         break;
       }

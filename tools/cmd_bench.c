@@ -2,7 +2,7 @@
  * device name, from device events (markers around the calls), after warm-up.
  * GFLOP/s for GEMM-bound work, GB/s (bytes that must move at least once) for
  * memory-bound ops. */
-#include "../models/diffusion.h"
+#include "../models/image_task.h"
 #include "run_opts.h"
 #include "cli.h"
 #include <stdio.h>
@@ -205,67 +205,34 @@ static void bench_adamw(bench_env *env, int n) {
 }
 
 /* ---- bench train: one optimizer step of the whole L-layer model (B = 1)
- * against one block of L/B layers, same code, synthetic batch. */
-typedef struct {
-  dit_block net;
-  dit_acts acts;
-  db_arena *arena;
-  db_tensor z, y, coef, lab, losses, dlosses, dD;
-  dit_inputs in;
-  int B, img;
-  float lr;
-} step_bench;
-
+ * against one block of L/B layers. The step is trainer_step, the very
+ * function `dblocks train` runs (batch staging, noise, forward, loss,
+ * backward, AdamW, the loss read every --log-every steps), on a synthetic
+ * dataset of the same image size. */
+typedef struct { trainer *t; } step_bench;
 static void run_train_step(db_ctx *ctx, void *v) {
-  step_bench *s = v;
-  db_tensor w = db_view(s->coef, 4 * (size_t)s->B, 1, (int[]){s->B});
-  dit_block_forward(ctx, &s->net, &s->acts, &s->in);
-  weighted_mse_forward(ctx, s->losses, s->acts.D, s->y, w, s->B, s->img);
-  param_set_zero_grads(&s->net.ps);
-  db_zero(ctx, s->dD);
-  weighted_mse_backward(ctx, s->dD, s->dlosses, s->acts.D, s->y, w, s->B, s->img);
-  dit_block_backward(ctx, &s->net, &s->acts, &s->in, s->dD);
-  adamw_config ac = {s->lr, 0.9f, 0.999f, 1e-8f, 0.0f, 1.0f};
-  param_set_adamw(&s->net.ps, ac, 1);
+  (void)ctx;
+  trainer_step(((step_bench *)v)->t, 0);
 }
 
-/* Returns ms/step; *peak = device bytes at the peak of this configuration. */
-static double bench_train_config(bench_env *env, dit_config cfg, int B, size_t *peak) {
+/* Returns ms/step; *peak = device bytes at the peak of this configuration
+ * (model, training state, activations, batch; not the synthetic dataset). */
+static double bench_train_config(bench_env *env, const run_config *rc, const idx_dataset *ds, size_t *peak) {
   db_ctx *ctx = env->ctx;
+  train_task *task = image_task_create(ctx, rc, ds, "synthetic");
   size_t base = db_live_bytes();
   db_reset_peak();
-  step_bench s;
-  memset(&s, 0, sizeof s);
-  s.B = B;
-  s.img = cfg.in_ch * cfg.img_h * cfg.img_w;
-  s.lr = 2e-4f;
-  dit_block_create(ctx, &s.net, cfg, "bench");
-  param_set_alloc_training(&s.net.ps);
-  dit_block_init(ctx, &s.net, 1, 0);
-  dit_acts_alloc(ctx, &s.acts, &s.net, B, 1);
-  s.arena = db_arena_new(ctx, "bench batch");
-  s.z = db_new(s.arena, 2, B, s.img, 0, 0);
-  s.y = db_new(s.arena, 2, B, s.img, 0, 0);
-  s.dD = db_new(s.arena, 2, B, s.img, 0, 0);
-  s.coef = db_new(s.arena, 2, 5, B, 0, 0);
-  s.losses = db_new(s.arena, 1, B, 0, 0, 0);
-  s.dlosses = db_new(s.arena, 1, B, 0, 0, 0);
-  s.lab = db_alloc(s.arena, DB_I32, 1, (int[]){B});
-  db_rng_normal(ctx, s.z, 3, 0, 0.0f, 1.0f);
-  db_rng_uniform(ctx, s.y, 4, 0, -1.0f, 1.0f);
-  db_rng_uniform(ctx, s.coef, 5, 0, 0.2f, 1.0f);
-  db_fill(ctx, s.dlosses, 1.0f / (float)B);
-  int *lab = malloc((size_t)B * sizeof *lab);
-  for (int i = 0; i < B; i++) lab[i] = i % (cfg.n_classes + 1);
-  db_upload(ctx, s.lab, lab);
-  free(lab);
-  s.in = (dit_inputs){s.z, db_view(s.coef, 0, 1, (int[]){B}), db_view(s.coef, (size_t)B, 1, (int[]){B}),
-                      db_view(s.coef, 2 * (size_t)B, 1, (int[]){B}), db_view(s.coef, 3 * (size_t)B, 1, (int[]){B}), s.lab};
+  train_opts o = {0};
+  o.rc = *rc;
+  o.only_block = 0;
+  o.log_every = 10;
+  trainer *t = trainer_create(ctx, &o, task);
+  trainer_block_begin(t, 0);
+  step_bench s = {t};
   double ms = time_op(env, run_train_step, &s);
   *peak = db_peak_bytes() - base;
-  dit_acts_free(&s.acts);
-  db_arena_free(s.arena);
-  dit_block_destroy(&s.net);
+  trainer_destroy(t);
+  image_task_destroy(task);
   return ms;
 }
 
@@ -274,7 +241,7 @@ static int bench_train(int argc, char **argv) {
   run_opts_init(&r);
   const char *device = NULL;
   double min_s = 0.3;
-  cli_opt opts[32];
+  cli_opt opts[RUN_OPTS_MAX + 4];
   int n = run_opts_table(&r, opts);
   opts[n++] = (cli_opt){"device", OPT_STR, &device, "P:D device"};
   opts[n++] = (cli_opt){"seconds", OPT_FLOAT, &min_s, "device time to accumulate per row after warm-up (default 0.3)"};
@@ -283,31 +250,37 @@ static int bench_train(int argc, char **argv) {
             "  and of one block of L/B layers: ms/step, samples/s and peak device memory side by side.\n"
             "  Default: width 384, 6 heads, patch 2 (196 tokens), batch 256 on a GPU (32 otherwise), L = 12, B = 3.",
             opts, n, argc - 1, argv + 1, NULL, NULL);
-  db_ctx *ctx = db_init(device);
+  if (min_s <= 0) db_fail("bench train: --seconds %g must be positive", min_s);
   run_config rc;
   run_config_defaults(&rc);
-  if ((ctx->dev.type & CL_DEVICE_TYPE_GPU) == 0) rc.batch = 32;
-  run_opts_apply(&r, &rc);
+  run_opts_apply(&r, &rc, "bench train");
   run_config_finish(&rc);
+  db_ctx *ctx = db_init(device);
+  int batch_given = 0;
+  for (int i = 0; i < run_field_count; i++) batch_given |= r.text[i] && !strcmp(run_fields[i].key, "batch");
+  if (!batch_given && (ctx->dev.type & CL_DEVICE_TYPE_GPU) == 0) rc.batch = 32;
   bench_env env = {ctx, min_s, 50};
   printf("dblocks bench train on %s (%s; %s, driver %s)\n", ctx->dev.name, ctx->dev.platform_name, ctx->dev.version,
          ctx->dev.driver);
-  printf("DiT width %d, %d heads, patch %d (%d tokens), batch %d, L = %d, B = %d; fp32; one step = forward + backward + AdamW\n\n",
+  printf("DiT width %d, %d heads, patch %d (%d tokens), batch %d, L = %d, B = %d; fp32; one step = what `dblocks train` runs\n\n",
          rc.model.width, rc.model.heads, rc.model.patch,
          (rc.model.img_h / rc.model.patch) * (rc.model.img_w / rc.model.patch), rc.batch, rc.layers, rc.blocks);
   printf("%-30s %10s %12s %12s\n", "configuration", "ms/step", "samples/s", "peak MiB");
-  dit_config full = rc.model, block = rc.model;
-  full.depth = rc.layers;
+  idx_dataset ds = image_synthetic_dataset(1024, rc.model.img_h, rc.model.img_w, rc.model.n_classes, 7);
+  run_config full = rc;
+  full.blocks = 1;
+  run_config_finish(&full);
   size_t peak_full, peak_block;
-  double ms_full = bench_train_config(&env, full, rc.batch, &peak_full);
+  double ms_full = bench_train_config(&env, &full, &ds, &peak_full);
   char label[64];
   snprintf(label, sizeof label, "end to end, %d layers (B=1)", rc.layers);
   printf("%-30s %10.1f %12.1f %12.1f\n", label, ms_full, rc.batch / ms_full * 1e3, peak_full / 1048576.0);
   fflush(stdout);
-  double ms_block = bench_train_config(&env, block, rc.batch, &peak_block);
-  snprintf(label, sizeof label, "one block, %d layers (B=%d)", block.depth, rc.blocks);
+  double ms_block = bench_train_config(&env, &rc, &ds, &peak_block);
+  snprintf(label, sizeof label, "one block, %d layers (B=%d)", rc.model.depth, rc.blocks);
   printf("%-30s %10.1f %12.1f %12.1f\n", label, ms_block, rc.batch / ms_block * 1e3, peak_block / 1048576.0);
   printf("\nblock peak / end-to-end peak = %.3f (1/B = %.3f)\n", (double)peak_block / (double)peak_full, 1.0 / rc.blocks);
+  idx_free(&ds);
   db_shutdown(ctx);
   return 0;
 }
@@ -329,11 +302,12 @@ int cmd_bench(int argc, char **argv) {
             opts, (int)(sizeof opts / sizeof *opts), argc, argv, pos, &npos);
   if (npos != 1 || strcmp(pos[0], "ops") != 0)
     db_fail("bench: say what to benchmark: `dblocks bench ops` or `dblocks bench train` (see `dblocks bench --help`)");
+  if (batch < 0) db_fail("bench: --batch %d must be positive (0: the default)", batch);
+  if (min_s <= 0) db_fail("bench: --seconds %g must be positive", min_s);
   db_ctx *ctx = db_init(device);
   bench_env env = {ctx, min_s, 1000};
   int gpu = (ctx->dev.type & CL_DEVICE_TYPE_GPU) != 0;
   if (batch <= 0) batch = quick ? 4 : gpu ? 256 : 32;
-  if (batch > 0 && batch <= 0) batch = 1;
   printf("dblocks bench ops on %s (%s; %s, driver %s)\n", ctx->dev.name, ctx->dev.platform_name, ctx->dev.version,
          ctx->dev.driver);
   printf("timing: device events between markers after one warm-up call, >= %.2f s per row\n\n", min_s);

@@ -2,7 +2,7 @@
  * DiT on Fashion-MNIST, samples a grid, and evaluates it: a few minutes on a
  * 2-core CPU through PoCL. Re-running continues or reuses the trained blocks. */
 #include "../models/classifier.h"
-#include "../models/train.h"
+#include "../models/image_task.h"
 #include "cli.h"
 #include "eval_util.h"
 #include "sample_util.h"
@@ -37,7 +37,6 @@ int cmd_demo(int argc, char **argv) {
   o.rc.steps = steps > 0 ? steps : 400;
   run_config_finish(&o.rc);
   o.out_dir = out;
-  o.data_dir = data;
   o.only_block = -1;
   o.log_every = 10;
   o.progress = 1;
@@ -50,9 +49,10 @@ int cmd_demo(int argc, char **argv) {
   printf("1. train: Fashion-MNIST, DiT width %d, patch %d, L = %d layers in B = %d blocks, batch %d, %d steps per block\n",
          o.rc.model.width, o.rc.model.patch, o.rc.layers, o.rc.blocks, o.rc.batch, o.rc.steps);
   fflush(stdout);
-  train_result tr = train_run(ctx, &o);
+  size_t dataset_bytes;
+  train_result tr = image_train(ctx, &o, data, &dataset_bytes);
   printf("   %ld steps in %.0f s, peak device memory %.1f MiB (%.1f MiB of it the resident dataset)\n", tr.steps_run,
-         tr.seconds, tr.peak_bytes / 1048576.0, tr.dataset_bytes / 1048576.0);
+         tr.seconds, tr.peak_bytes / 1048576.0, dataset_bytes / 1048576.0);
   printf("2. sample: 50 Euler steps, guidance 2.0, one row per class\n");
   fflush(stdout);
   sample_request grid = {out, 50, 0, 2.0, 7.0, 10, 0, NULL, NULL};

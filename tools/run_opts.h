@@ -1,19 +1,19 @@
-/* Options shared by train, sample, bench train and demo: the model and method
- * configuration. Unset options keep a sentinel, so a command can tell what the
- * user asked for from what a manifest or the defaults supply. */
+/* The run options on the command line (train, bench train): one flag per
+ * field of the run-option table (models/run_config.h) that has one, parsed
+ * and range-checked by the table. A command can tell what the user asked for
+ * from what a manifest or the defaults supply: an option not given is NULL. */
 #ifndef DB_RUN_OPTS_H
 #define DB_RUN_OPTS_H
-#include "../models/diffusion.h"
+#include "../models/run_config.h"
 #include "cli.h"
 
+#define RUN_OPTS_MAX 64
 typedef struct {
-  int blocks, layers, width, heads, patch, batch, steps, seed;
-  double gamma, lr, weight_decay, clip, label_dropout;
-  const char *partition, *schedule;
+  const char *text[RUN_OPTS_MAX]; /* per run_fields[i]: the value given, or NULL */
 } run_opts;
 
-void run_opts_init(run_opts *r);        /* everything unset */
-int run_opts_table(run_opts *r, cli_opt *opts); /* fills opts, returns how many */
-/* rc (defaults or a manifest) overridden by what the user set. */
-void run_opts_apply(const run_opts *r, run_config *rc);
+void run_opts_init(run_opts *r);                 /* nothing given */
+int run_opts_table(run_opts *r, cli_opt *opts);  /* fills opts, returns how many */
+/* rc (defaults or a manifest) overridden by what the user gave; `cmd` names the command in errors. */
+void run_opts_apply(const run_opts *r, run_config *rc, const char *cmd);
 #endif

@@ -9,21 +9,21 @@ void sample_run_collect(db_ctx *ctx, const sample_request *q, int verbose, float
   run_config rc;
   manifest_read(q->run, &rc);
   if (q->per_class < 1) db_fail("sample: --per-class %d must be positive", q->per_class);
-  dit_block *blocks = calloc((size_t)rc.blocks, sizeof *blocks);
+  dit_block *blocks = db_calloc((size_t)rc.blocks, sizeof *blocks);
   for (int b = 0; b < rc.blocks; b++) {
     char name[32], path[1024];
     snprintf(name, sizeof name, "block %d", b);
     dit_block_create(ctx, &blocks[b], rc.model, name);
-    if (block_load(ctx, q->run, b, &blocks[b]) < 0) {
+    if (block_load(ctx, q->run, b, &blocks[b].ps) < 0) {
       block_file(path, sizeof path, q->run, b);
       db_fail("sample: %s is missing: train block %d first (dblocks train --out %s --block %d)", path, b, q->run, b);
     }
   }
   int C = rc.model.n_classes, n = C * q->per_class;
   size_t img = (size_t)rc.model.in_ch * rc.model.img_h * rc.model.img_w;
-  int *labels = malloc((size_t)n * sizeof *labels);
+  int *labels = db_malloc((size_t)n * sizeof *labels);
   for (int i = 0; i < n; i++) labels[i] = i / q->per_class; /* one grid row per class */
-  float *out = malloc((size_t)n * img * sizeof *out);
+  float *out = db_malloc((size_t)n * img * sizeof *out);
   sampler_opts so = {q->steps, q->rho, q->heun, q->guidance, q->seed, 256};
   double t0 = db_now();
   sample_images(ctx, blocks, &rc, labels, n, so, out);

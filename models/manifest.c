@@ -1,0 +1,153 @@
+/* The run manifest, written and read field by field from the run-option table. */
+#include "manifest.h"
+#include "../data/file_io.h"
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static const char *const SECTIONS[] = {"model", "edm", "partition", "training"};
+enum { N_SECTIONS = 4 };
+
+static void manifest_path(char *out, size_t n, const char *dir) {
+  if ((size_t)snprintf(out, n, "%s/manifest.json", dir) >= n) db_fail("path too long: %s/manifest.json", dir);
+}
+
+static json_t *field_to_json(const run_config *rc, const run_field *f) {
+  double v = run_field_get(rc, f);
+  const char *const *names = run_field_names(f);
+  if (names) return json_string(names[(int)v]);
+  if (f->type == RF_NUM) return json_real(v);
+  return json_integer((json_int_t)v);
+}
+
+static json_t *block_ranges(const run_config *rc) {
+  json_t *arr = json_array();
+  for (int i = 0; i < rc->blocks; i++) {
+    double lo, hi, tlo, thi;
+    char file[64];
+    edm_block_range(rc->bounds, rc->blocks, i, &lo, &hi);
+    edm_block_train_range(rc->edm, rc->bounds, rc->blocks, i, rc->gamma, &tlo, &thi);
+    snprintf(file, sizeof file, "block_%d.safetensors", i);
+    json_array_append_new(arr, json_pack("{s:i, s:s, s:[f,f], s:[f,f]}", "block", i, "file", file, "sigma_range", lo,
+                                         hi, "train_range", tlo, thi));
+  }
+  return arr;
+}
+
+void manifest_write(const char *dir, const run_config *rc) {
+  mkdir(dir, 0755);
+  json_t *root = json_object(), *sec[N_SECTIONS];
+  json_object_set_new(root, "format", json_string(MANIFEST_FORMAT));
+  for (int s = 0; s < N_SECTIONS; s++) json_object_set_new(root, SECTIONS[s], sec[s] = json_object());
+  for (int i = 0; i < run_field_count; i++) {
+    const run_field *f = &run_fields[i];
+    for (int s = 0; s < N_SECTIONS; s++)
+      if (!strcmp(f->section, SECTIONS[s])) json_object_set_new(sec[s], f->key, field_to_json(rc, f));
+  }
+  /* derived values, for readers of the file; checked on reading */
+  json_object_set_new(sec[0], "layers_per_block", json_integer(rc->model.depth));
+  json_t *bounds = json_array();
+  for (int k = 0; k <= rc->blocks; k++) json_array_append_new(bounds, json_real(rc->bounds[k]));
+  json_object_set_new(sec[2], "bounds", bounds);
+  json_object_set_new(root, "blocks", block_ranges(rc));
+  char *text = json_dumps(root, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
+  json_decref(root);
+  if (!text) db_fail("manifest: out of memory formatting %s/manifest.json", dir);
+  char path[1024];
+  manifest_path(path, sizeof path, dir);
+  size_t len = strlen(text);
+  text[len] = '\n'; /* json_dumps leaves no final newline; replace the NUL and write len + 1 bytes */
+  atomic_write_file(path, text, len + 1);
+  free(text);
+}
+
+static const json_t *need(const json_t *obj, const char *key, const char *path, const char *section) {
+  const json_t *v = json_object_get(obj, key);
+  if (!v) db_fail("manifest %s: missing \"%s\" in \"%s\"", path, key, section);
+  return v;
+}
+
+static double read_field(const json_t *sec, const run_field *f, const char *path) {
+  const json_t *v = need(sec, f->key, path, f->section);
+  char where[1100];
+  snprintf(where, sizeof where, "manifest %s", path);
+  if (run_field_names(f)) {
+    if (!json_is_string(v)) db_fail("manifest %s: \"%s.%s\" must be a string", path, f->section, f->key);
+    return run_field_parse(f, json_string_value(v), where);
+  }
+  double x;
+  if (f->type == RF_NUM) {
+    if (!json_is_number(v)) db_fail("manifest %s: \"%s.%s\" must be a number", path, f->section, f->key);
+    x = json_number_value(v);
+  } else {
+    if (!json_is_integer(v)) db_fail("manifest %s: \"%s.%s\" must be an integer", path, f->section, f->key);
+    x = (double)json_integer_value(v);
+  }
+  run_field_check(f, x, where);
+  return x;
+}
+
+void manifest_read(const char *dir, run_config *rc) {
+  char path[1024];
+  manifest_path(path, sizeof path, dir);
+  size_t len;
+  char *text = read_text_file(path, &len);
+  json_error_t err;
+  json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &err);
+  free(text);
+  if (!root) db_fail("manifest %s: not valid JSON: line %d, column %d: %s", path, err.line, err.column, err.text);
+  if (!json_is_object(root)) { json_decref(root); db_fail("manifest %s: not a JSON object", path); }
+  const char *fmt = json_string_value(json_object_get(root, "format"));
+  if (!fmt || strcmp(fmt, MANIFEST_FORMAT)) {
+    char got[64];
+    snprintf(got, sizeof got, "%s", fmt ? fmt : "missing");
+    json_decref(root);
+    db_fail("manifest %s: not a dblocks manifest (format \"%s\")", path, got);
+  }
+  run_config_defaults(rc);
+  /* db_fail may longjmp out of here in tests: the tree is leaked then, never used */
+  for (int i = 0; i < run_field_count; i++) {
+    const run_field *f = &run_fields[i];
+    const json_t *sec = need(root, f->section, path, "(top)");
+    if (!json_is_object(sec)) db_fail("manifest %s: \"%s\" must be an object", path, f->section);
+    run_field_set(rc, f, read_field(sec, f, path));
+  }
+  run_config_finish(rc);
+  /* the stored bounds must be what this configuration gives */
+  const json_t *jb = need(json_object_get(root, "partition"), "bounds", path, "partition");
+  if (!json_is_array(jb) || json_array_size(jb) != (size_t)rc->blocks + 1)
+    db_fail("manifest %s: partition.bounds must be an array of %d numbers", path, rc->blocks + 1);
+  for (int k = 0; k <= rc->blocks; k++) {
+    double b = json_number_value(json_array_get(jb, (size_t)k));
+    if (!json_is_number(json_array_get(jb, (size_t)k)) || fabs(b - rc->bounds[k]) > 1e-9 * rc->bounds[k])
+      db_fail("manifest %s: partition bound %d is %.10g, the configuration gives %.10g", path, k, b, rc->bounds[k]);
+  }
+  json_decref(root);
+}
+
+static void format_value(const run_config *rc, const run_field *f, char *out, size_t n) {
+  double v = run_field_get(rc, f);
+  const char *const *names = run_field_names(f);
+  if (names) snprintf(out, n, "%s", names[(int)v]);
+  else if (f->type == RF_NUM) snprintf(out, n, "%g", v);
+  else snprintf(out, n, "%.0f", v);
+}
+
+void manifest_check_match(const run_config *have, const run_config *want, const char *path) {
+  for (int i = 0; i < run_field_count; i++) {
+    const run_field *f = &run_fields[i];
+    if (!strcmp(f->key, "steps_per_block")) continue; /* a run can be extended */
+    double h = run_field_get(have, f), w = run_field_get(want, f);
+    int same = f->type == RF_NUM ? fabs(h - w) <= 1e-12 * fabs(h) : h == w;
+    if (same) continue;
+    char label[128], hs[64], ws[64];
+    run_field_label(f, label, sizeof label);
+    format_value(have, f, hs, sizeof hs);
+    format_value(want, f, ws, sizeof ws);
+    db_fail("manifest %s: %s is %s there but %s here; use a new --out directory or the same settings", path, label, hs,
+            ws);
+  }
+}

@@ -1,0 +1,106 @@
+/* The run configuration and its one table of options (run_config.h). */
+#include "run_config.h"
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define RUN_FIELD_ENTRY(type, member, section, key, flag, dflt, lo, hi, help) \
+  {RF_##type, offsetof(run_config, member), #member, section, key, flag, dflt, lo, hi, help},
+const run_field run_fields[] = {RUN_FIELDS(RUN_FIELD_ENTRY)};
+#undef RUN_FIELD_ENTRY
+const int run_field_count = (int)(sizeof run_fields / sizeof *run_fields);
+
+static const char *const partition_names[] = {"equiprob", "uniform", NULL};
+static const char *const schedule_names[] = {"sequential", "random", NULL};
+
+const char *partition_name(edm_partition_kind k) { return k == EDM_PARTITION_UNIFORM ? "uniform" : "equiprob"; }
+const char *schedule_name(int s) { return s == SCHEDULE_RANDOM ? "random" : "sequential"; }
+
+const char *const *run_field_names(const run_field *f) {
+  return f->type == RF_PARTITION ? partition_names : f->type == RF_SCHEDULE ? schedule_names : NULL;
+}
+
+double run_field_get(const run_config *rc, const run_field *f) {
+  const char *p = (const char *)rc + f->offset;
+  switch (f->type) {
+    case RF_INT: return *(const int *)p;
+    case RF_U64: return (double)*(const uint64_t *)p;
+    case RF_NUM: return *(const double *)p;
+    case RF_PARTITION: return (double)*(const edm_partition_kind *)p;
+    case RF_SCHEDULE: return *(const int *)p;
+  }
+  return 0;
+}
+
+void run_field_set(run_config *rc, const run_field *f, double v) {
+  char *p = (char *)rc + f->offset;
+  switch (f->type) {
+    case RF_INT: *(int *)p = (int)v; break;
+    case RF_U64: *(uint64_t *)p = (uint64_t)v; break;
+    case RF_NUM: *(double *)p = v; break;
+    case RF_PARTITION: *(edm_partition_kind *)p = (edm_partition_kind)(int)v; break;
+    case RF_SCHEDULE: *(int *)p = (int)v; break;
+  }
+}
+
+void run_field_label(const run_field *f, char *out, size_t n) {
+  if (f->flag) snprintf(out, n, "--%s", f->flag);
+  else snprintf(out, n, "%s (%s.%s)", f->help, f->section, f->key);
+}
+
+static void enum_choices(const run_field *f, char *out, size_t n) {
+  out[0] = 0;
+  const char *const *names = run_field_names(f);
+  for (int i = 0; names[i]; i++) {
+    size_t len = strlen(out);
+    snprintf(out + len, n - len, "%s%s", i ? (names[i + 1] ? ", " : " or ") : "", names[i]);
+  }
+}
+
+void run_field_check(const run_field *f, double v, const char *where) {
+  char label[128];
+  run_field_label(f, label, sizeof label);
+  if (!isfinite(v)) db_fail("%s: %s must be a finite number, got %g", where, label, v);
+  int integral = f->type != RF_NUM;
+  if (integral && v != floor(v)) db_fail("%s: %s must be an integer, got %g", where, label, v);
+  if (v < f->lo || v > f->hi) {
+    if (integral) db_fail("%s: %s is %.0f, must be in %.0f..%.0f", where, label, v, f->lo, f->hi);
+    db_fail("%s: %s is %g, must be in [%g, %g]", where, label, v, f->lo, f->hi);
+  }
+}
+
+double run_field_parse(const run_field *f, const char *text, const char *where) {
+  char label[128];
+  run_field_label(f, label, sizeof label);
+  const char *const *names = run_field_names(f);
+  if (names) {
+    for (int i = 0; names[i]; i++)
+      if (!strcmp(text, names[i])) return i;
+    char choices[128];
+    enum_choices(f, choices, sizeof choices);
+    db_fail("%s: %s %s: expected %s", where, label, text, choices);
+  }
+  char *end;
+  double v = f->type == RF_NUM ? strtod(text, &end) : (double)strtoll(text, &end, 10);
+  if (!*text || *end) db_fail("%s: %s wants %s, got '%s'", where, label, f->type == RF_NUM ? "a number" : "an integer", text);
+  run_field_check(f, v, where);
+  return v;
+}
+
+void run_config_defaults(run_config *rc) {
+  memset(rc, 0, sizeof *rc);
+  for (int i = 0; i < run_field_count; i++) run_field_set(rc, &run_fields[i], run_fields[i].dflt);
+  rc->model.depth = rc->layers / rc->blocks;
+}
+
+void run_config_finish(run_config *rc) {
+  for (int i = 0; i < run_field_count; i++) run_field_check(&run_fields[i], run_field_get(rc, &run_fields[i]), "configuration");
+  if (rc->layers % rc->blocks)
+    db_fail("--layers %d must be a positive multiple of --blocks %d (each block gets L/B layers)", rc->layers, rc->blocks);
+  if (!(rc->edm.sigma_max > rc->edm.sigma_min))
+    db_fail("configuration: sigma_max %g must be above sigma_min %g", rc->edm.sigma_max, rc->edm.sigma_min);
+  rc->model.depth = rc->layers / rc->blocks;
+  dit_config_check(&rc->model);
+  edm_partition(rc->edm, rc->blocks, rc->partition, rc->bounds);
+}
