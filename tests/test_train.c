@@ -5,6 +5,7 @@
 #include "../data/safetensors.h"
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static char root[512];
@@ -244,6 +245,124 @@ static void test_errors(const char *data) {
   dit_block_destroy(&wide);
 }
 
+
+/* (block, step, loss) of every line of DIR/log.jsonl, one "b s loss" per line into out. */
+static int log_triples(const char *dir, char *out, size_t n) {
+  char p[1024];
+  path(p, dir, "log.jsonl");
+  FILE *f = fopen(p, "r");
+  if (!f) return -1;
+  char line[1024];
+  int lines = 0;
+  out[0] = 0;
+  while (fgets(line, sizeof line, f)) {
+    int b = -1, s = -1;
+    char loss[64] = "";
+    const char *pb = strstr(line, "\"block\": "), *ps = strstr(line, "\"step\": "), *pl = strstr(line, "\"loss\": ");
+    if (pb) b = atoi(pb + 9);
+    if (ps) s = atoi(ps + 8);
+    if (pl) sscanf(pl + 8, "%63[^,]", loss);
+    size_t len = strlen(out);
+    snprintf(out + len, n - len, "%d %d %s\n", b, s, loss);
+    lines++;
+  }
+  fclose(f);
+  return lines;
+}
+
+/* Defect: a kill -9 after a log line but before the next checkpoint made the
+ * resumed log repeat that line. A resumed log must read as the uninterrupted one. */
+static void test_log_after_kill(const char *data) {
+  char a[1024], b[1024], f0[1024], keep[1024];
+  path(a, root, "log-straight");
+  path(b, root, "log-killed");
+  train_opts o = tiny_opts(a, data);
+  o.log_every = 2;
+  o.ckpt_every = 4;
+  image_train(th_ctx, &o, data, NULL);
+  train_opts k = tiny_opts(b, data);
+  k.log_every = 2;
+  k.ckpt_every = 4;
+  k.max_steps_this_run = 4;                  /* checkpoint of block 0 at step 4 */
+  image_train(th_ctx, &k, data, NULL);
+  path(f0, b, "block_0.safetensors");
+  path(keep, root, "log-killed-block0-at-4");
+  copy_file(f0, keep);
+  k.resume = 1;
+  k.max_steps_this_run = 2;                  /* logs step 6 of block 0 ... */
+  image_train(th_ctx, &k, data, NULL);
+  copy_file(keep, f0);                       /* ... and is killed before the checkpoint at step 8 */
+  char lp[1024];
+  path(lp, b, "log.jsonl");
+  FILE *f = fopen(lp, "a");
+  fputs("{\"block\": 0, \"step\": 7, \"lo", f); /* torn by the kill */
+  fclose(f);
+  k.max_steps_this_run = 0;
+  image_train(th_ctx, &k, data, NULL);       /* resume to the end */
+  static char want[8192], got[8192];
+  int nw = log_triples(a, want, sizeof want), ng = log_triples(b, got, sizeof got);
+  th_check(nw > 0 && nw == ng && !strcmp(want, got),
+           "train: log.jsonl after kill + resume has the uninterrupted run's lines, none twice, no torn line",
+           "uninterrupted (%d lines):\n%sresumed (%d lines):\n%s", nw, want, ng, got);
+}
+
+/* Defect: a killed writer's block_<i>.safetensors.tmp.<pid> stayed forever. */
+static void test_stale_temporaries(const char *data) {
+  char a[1024], dead[1024], live[1024], other[1024], man[1024];
+  path(a, root, "straight");
+  pid_t pid = fork();
+  if (pid == 0) _exit(0);
+  waitpid(pid, NULL, 0);                     /* pid now names no process */
+  char name[128];
+  snprintf(name, sizeof name, "block_1.safetensors.tmp.%d", (int)pid);
+  path(dead, a, name);
+  snprintf(name, sizeof name, "manifest.json.tmp.%d", (int)pid);
+  path(man, a, name);
+  snprintf(name, sizeof name, "block_1.safetensors.tmp.%d", (int)getppid()); /* a live writer's (not ours: we write that name) */
+  path(live, a, name);
+  snprintf(name, sizeof name, "block_0.safetensors.tmp.%d", (int)pid);     /* a block this run does not train */
+  path(other, a, name);
+  const char *paths[] = {dead, man, live, other};
+  for (int i = 0; i < 4; i++) {
+    FILE *f = fopen(paths[i], "w");
+    fputs("partial", f);
+    fclose(f);
+  }
+  train_opts q = tiny_opts(a, data);
+  q.rc.steps = 14;
+  q.only_block = 1;
+  q.resume = 1;
+  image_train(th_ctx, &q, data, NULL);
+  struct stat st;
+  th_check(stat(dead, &st) != 0 && stat(man, &st) != 0,
+           "train: --resume removes the temporaries a killed writer left (block_1, manifest)", "still there: %s", dead);
+  th_check(stat(live, &st) == 0 && stat(other, &st) == 0,
+           "train: a live writer's temporary and other blocks' temporaries are left alone", "removed");
+  unlink(live);
+  unlink(other);
+}
+
+/* Defect: --schedule random read the loss (a host wait) and logged every step, ignoring --log-every. */
+static void test_random_schedule_log_every(const char *data) {
+  char a[1024];
+  path(a, root, "random");
+  train_opts o = tiny_opts(a, data);
+  o.rc.schedule = SCHEDULE_RANDOM;
+  o.log_every = 4;
+  run_config_finish(&o.rc);
+  train_result r = image_train(th_ctx, &o, data, NULL);
+  static char got[8192];
+  int lines = log_triples(a, got, sizeof got);
+  /* 16 steps read 4 at a time: 4 reads, each at most one line per block. Blocks are drawn uniformly each
+   * step, so their final step counts vary but add up to 16. */
+  int last[2] = {0, 0}, b, st;
+  for (const char *p = got; sscanf(p, "%d %d", &b, &st) == 2; p = strchr(p, '\n') + 1)
+    if (b == 0 || b == 1) last[b] = st;
+  th_check(r.steps_run == 16 && lines >= 2 && lines <= 8 && last[0] + last[1] == 16,
+           "train: --schedule random reads losses every --log-every steps (<= 8 lines for 16 steps)", "%d lines:\n%s",
+           lines, got);
+}
+
 void tests_train(void) {
   snprintf(root, sizeof root, "%s/dblocks-train-test-%d", getenv("DBLOCKS_CACHE_DIR") ? getenv("DBLOCKS_CACHE_DIR") : "/tmp",
            (int)getpid());
@@ -254,6 +373,9 @@ void tests_train(void) {
   test_loss_decreases(data);
   test_resume_and_blocks(data);
   test_errors(data);
+  test_stale_temporaries(data);
+  test_log_after_kill(data);
+  test_random_schedule_log_every(data);
   char cmd[1024];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
   if (system(cmd) != 0) printf("        could not remove %s\n", root);
