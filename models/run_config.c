@@ -84,6 +84,7 @@ double run_field_parse(const run_field *f, const char *text, const char *where) 
   char *end;
   double v = f->type == RF_NUM ? strtod(text, &end) : (double)strtoll(text, &end, 10);
   if (!*text || *end) db_fail("%s: %s wants %s, got '%s'", where, label, f->type == RF_NUM ? "a number" : "an integer", text);
+  if (!isfinite(v)) db_fail("%s: %s wants a finite number, got '%s'", where, label, text);
   run_field_check(f, v, where);
   return v;
 }

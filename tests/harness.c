@@ -2,6 +2,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 db_ctx *th_ctx;
 int th_passed, th_failed;
@@ -289,4 +290,25 @@ void th_run_op(th_op *op) {
   for (int o = 0; o < op->n_out; o++) { free(R[o]); free(ref_out[o]); }
   db_arena_free(arena);
   op->arena = NULL;
+}
+
+/* ---------------------------------------------------------------- the command line */
+int th_cli_run(const char *args, char *out, size_t n) {
+  const char *bin = getenv("DBLOCKS_BIN");
+  char cmd[2048];
+  snprintf(cmd, sizeof cmd, "%s %s 2>&1", bin ? bin : "build/dblocks", args);
+  FILE *p = popen(cmd, "r");
+  if (!p) return -1;
+  size_t len = fread(out, 1, n - 1, p);
+  out[len] = 0;
+  int st = pclose(p);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+void th_cli_expect(const char *args, int want_rc, const char *needle) {
+  static char out[1 << 16];
+  int rc = th_cli_run(args, out, sizeof out);
+  char name[600];
+  snprintf(name, sizeof name, "cli: dblocks %s -> exit %d, says \"%s\"", args, want_rc, needle);
+  th_check(rc == want_rc && strstr(out, needle) != NULL, name, "exit %d, output:\n%s", rc, out);
 }

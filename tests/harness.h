@@ -70,5 +70,10 @@ db_tensor th_tensor(db_arena *a, size_t n);
 int th_guards_ok(db_tensor t);
 void th_record(const char *op, const char *shape, double fwd, double bwd, double fd);
 void th_print_table(void);
+/* Runs `dblocks ARGS` (the binary in DBLOCKS_BIN, set by `make test`) with
+ * stderr joined to stdout; returns its exit status, output in out. */
+int th_cli_run(const char *args, char *out, size_t n);
+/* th_check that it exits with want_rc and its output contains needle. */
+void th_cli_expect(const char *args, int want_rc, const char *needle);
 
 #endif

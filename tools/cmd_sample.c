@@ -29,6 +29,8 @@ int cmd_sample(int argc, char **argv) {
   sample_request q = {run, steps, !strcmp(sampler, "heun"), guidance, rho, per_class, (uint64_t)seed, png, npy};
   if (strcmp(sampler, "euler") && strcmp(sampler, "heun")) db_fail("sample: --sampler %s: expected euler or heun", sampler);
   if (seed < 0) db_fail("sample: --seed must not be negative");
+  if (!(rho > 0)) db_fail("sample: --rho %g must be positive", rho);
+  if (guidance < 0) db_fail("sample: --guidance %g must not be negative (1 = none, 0 = unconditional)", guidance);
   db_ctx *ctx = db_init(device);
   sample_run(ctx, &q, 1);
   db_shutdown(ctx);
