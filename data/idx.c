@@ -2,7 +2,7 @@
  * db_fail may longjmp (tests trap it), so every failure path first closes the
  * files and frees the buffers it owns: see idx_fail. */
 #include "idx.h"
-#include "../runtime/db.h"
+#include "../runtime/base.h"
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -126,6 +126,38 @@ static void idx_check_len(idx_ctx *c, int which, size_t len, size_t got, size_t 
              header + len);
 }
 
+#define IDX_CHUNK ((size_t)1 << 16)
+#define IDX_FIRST_ALLOC ((size_t)1 << 20) /* elements */
+
+/* Read up to `total` data bytes of slot `which` (0: pixels, stored into
+ * c->images as v/127.5 - 1; 1: labels, into c->labels) in chunks, growing the
+ * buffer geometrically with what has really been read: it never exceeds twice
+ * the data the file holds (nor `total`), whatever the header promised. Returns
+ * the count read; short only at the end of the data (*zmsg as for idx_read). */
+static size_t idx_read_data(idx_ctx *c, int which, size_t total, const char **zmsg) {
+  unsigned char buf[1 << 16];
+  size_t done = 0, cap = 0;
+  *zmsg = NULL;
+  while (done < total) {
+    size_t want = total - done < IDX_CHUNK ? total - done : IDX_CHUNK;
+    size_t got = idx_read(c, which, buf, want, zmsg);
+    if (got && done + got > cap) {
+      size_t ncap = cap ? 2 * cap : IDX_FIRST_ALLOC;
+      if (ncap > total) ncap = total;
+      if (ncap < done + got) ncap = done + got;
+      if (which == 0) c->images = db_realloc(c->images, ncap * sizeof *c->images);
+      else c->labels = db_realloc(c->labels, ncap);
+      cap = ncap;
+    }
+    if (which == 0)
+      for (size_t i = 0; i < got; i++) c->images[done + i] = (float)buf[i] / 127.5f - 1.0f;
+    else memcpy(c->labels + done, buf, got);
+    done += got;
+    if (got < want) break;
+  }
+  return done;
+}
+
 idx_dataset idx_load(const char *dir, const char *split) {
   idx_ctx c;
   memset(&c, 0, sizeof c);
@@ -156,26 +188,12 @@ idx_dataset idx_load(const char *dir, const char *split) {
   uint64_t total = (uint64_t)d[0] * d[1] * d[2]; /* < 2^63: no overflow */
   if (total > SIZE_MAX / sizeof(float))
     idx_fail(&c, "%s: %u x %u x %u images do not fit in memory", c.path[0], d[0], d[1], d[2]);
-  c.images = malloc((size_t)total * sizeof(float));
-  c.labels = malloc(nl);
-  if (!c.images || !c.labels)
-    idx_fail(&c, "%s: out of memory for %u x %u x %u images", c.path[0], d[0], d[1], d[2]);
-
-  /* pixels: chunks of bytes straight into floats */
-  static const size_t CHUNK = 1 << 16;
-  unsigned char buf[1 << 16];
-  size_t done = 0;
+  /* nothing is allocated from the header's promise: the buffers grow with the
+   * data actually read, and a short file fails below as truncated */
   const char *zm = NULL;
-  while (done < total) {
-    size_t want = total - done < CHUNK ? (size_t)(total - done) : CHUNK;
-    size_t got = idx_read(&c, 0, buf, want, &zm);
-    for (size_t i = 0; i < got; i++) c.images[done + i] = (float)buf[i] / 127.5f - 1.0f;
-    done += got;
-    if (got < want) break;
-  }
+  size_t done = idx_read_data(&c, 0, (size_t)total, &zm);
   idx_check_len(&c, 0, (size_t)total, done, 16, zm);
-
-  size_t got = idx_read(&c, 1, c.labels, nl, &zm);
+  size_t got = idx_read_data(&c, 1, nl, &zm);
   idx_check_len(&c, 1, nl, got, 8, zm);
 
   int maxl = 0;

@@ -19,7 +19,9 @@ const char *idx_default_dir(void);
  * "test" (or "t10k") -> DIR/t10k-... The .gz name is preferred when both exist.
  * Checks: magic 0x00000803 (images) / 0x00000801 (labels), non-zero dimensions,
  * a non-zero label count equal to the image count, exactly as many data bytes
- * as the header promises. */
+ * as the header promises. Memory grows with the data actually read (at most
+ * twice that), never with what the header promises: a tiny file whose header
+ * claims gigabytes fails quickly as "truncated", without a huge allocation. */
 idx_dataset idx_load(const char *dir, const char *split);
 void idx_free(idx_dataset *d); /* frees and zeroes; safe on a zeroed struct */
 

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -259,6 +260,75 @@ static void test_idx_synthetic(void) {
   }
 }
 
+/* A 40-byte IDX file whose header promises 2,560,000 images of 28x28 (8 GB as
+ * floats) must fail as truncated without allocating what the header promises:
+ * idx_load runs in a child process whose address space may grow by only
+ * 256 MiB (RLIMIT_AS), so an up-front allocation of the promised size fails
+ * there ("out of memory") instead of being hidden by overcommit. */
+static void test_idx_huge_header(void) {
+  for (int gz = 1; gz >= 0; gz--) {
+    const char *ext = gz ? ".gz" : "";
+    char dir[400], p[600], name[200], needle[300];
+    snprintf(dir, sizeof dir, "%s/huge%s", tmpdir, gz ? "gz" : "plain");
+    mkdir(dir, 0777);
+    uint32_t d3[3] = {2560000, 28, 28};
+    snprintf(p, sizeof p, "%s/train-images-idx3-ubyte%s", dir, ext);
+    write_idx(p, gz, 0x803, 3, d3, s_pix, 24);
+    snprintf(p, sizeof p, "%s/train-labels-idx1-ubyte%s", dir, ext);
+    write_idx(p, gz, 0x801, 1, d3, s_lab, SN);
+    snprintf(needle, sizeof needle, "train-images-idx3-ubyte%s: truncated: header promises 2007040000 data bytes, file has 24", ext);
+    snprintf(name, sizeof name, "data: idx (%s) header promising 8 GB on a tiny file fails as truncated, within a 256 MiB address-space limit",
+             gz ? "gzip" : "plain");
+    int fd[2];
+    if (pipe(fd)) { th_check(0, name, "pipe failed"); continue; }
+    fflush(stdout);
+    fflush(stderr);
+    double t0 = db_now();
+    pid_t pid = fork();
+    if (pid == 0) { /* the child: no OpenCL, only idx_load, then _exit */
+      close(fd[0]);
+      alarm(60);
+      char msg[2048] = "";
+      long vm_pages = 0;
+      FILE *f = fopen("/proc/self/statm", "r");
+      if (!f || fscanf(f, "%ld", &vm_pages) != 1) vm_pages = -1;
+      if (f) fclose(f);
+      int code = 3;
+      struct rlimit lim;
+      if (vm_pages > 0) {
+        lim.rlim_cur = lim.rlim_max = (rlim_t)vm_pages * (rlim_t)sysconf(_SC_PAGESIZE) + ((rlim_t)256 << 20);
+      }
+      if (vm_pages <= 0 || setrlimit(RLIMIT_AS, &lim) != 0) snprintf(msg, sizeof msg, "cannot set RLIMIT_AS");
+      else {
+        jmp_buf trap;
+        db_trap_errors(&trap);
+        if (setjmp(trap) == 0) {
+          idx_dataset d = idx_load(dir, "train");
+          idx_free(&d);
+          code = 1;
+          snprintf(msg, sizeof msg, "no error");
+        } else {
+          code = strstr(db_last_error(), needle) ? 0 : 2;
+          snprintf(msg, sizeof msg, "%s", db_last_error());
+        }
+      }
+      if (write(fd[1], msg, strlen(msg))) {}
+      _exit(code);
+    }
+    close(fd[1]);
+    char msg[2048] = "";
+    ssize_t len = pid > 0 ? read(fd[0], msg, sizeof msg - 1) : -1;
+    msg[len > 0 ? len : 0] = 0;
+    close(fd[0]);
+    int st = 0;
+    if (pid > 0) waitpid(pid, &st, 0);
+    double dt = db_now() - t0;
+    th_check(pid > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0 && dt < 10, name,
+             "child %s %d after %.1f s; expected an error containing \"%s\", got: %s",
+             WIFEXITED(st) ? "exit" : "signal", WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st), dt, needle, msg);
+  }
+}
+
 /* ---------------------------------------------------------------- npy */
 static unsigned char *slurp(const char *path, size_t *len) {
   FILE *f = fopen(path, "rb");
@@ -266,7 +336,7 @@ static unsigned char *slurp(const char *path, size_t *len) {
   fseek(f, 0, SEEK_END);
   long n = ftell(f);
   fseek(f, 0, SEEK_SET);
-  unsigned char *b = malloc((size_t)n + 1);
+  unsigned char *b = db_malloc((size_t)n + 1);
   *len = fread(b, 1, (size_t)n, f);
   b[*len] = 0;
   fclose(f);
@@ -303,7 +373,7 @@ static void test_npy(void) {
   for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
     size_t n = 1;
     for (int i = 0; i < cases[c].ndim; i++) n *= cases[c].shape[i];
-    float *x = malloc(n * sizeof *x);
+    float *x = db_malloc(n * sizeof *x);
     db_rng_normal_host(x, n, 77 + c, 0);
     if (n > 3) { x[1] = -0.0f; x[2] = INFINITY; x[3] = 1e-42f; /* denormal */ }
     const char *p = tpath("a.npy");
@@ -349,7 +419,7 @@ static void test_npy(void) {
 
   /* corrupted files: each fails naming the file */
   const char *q = tpath("bad.npy");
-  unsigned char *c = malloc(len);
+  unsigned char *c = db_malloc(len);
   memcpy(c, b, len); c[1] = 'X'; put_file(q, c, len);
   TH_EXPECT_ERROR("data: npy bad magic", "bad.npy: not a valid .npy file for this reader: bad magic", { free(npy_read_i32(q, &nd, sh)); });
   put_file(q, b, len - 1);
@@ -391,7 +461,7 @@ static void test_npy(void) {
 static void test_png(void) {
   enum { N = 12, H = 28, W = 28, COLS = 5, PAD = 2, SCALE = 2 };
   const int GW = (COLS * W + (COLS - 1) * PAD) * SCALE, GH = (3 * H + 2 * PAD) * SCALE; /* 296 x 176 */
-  float *img = malloc(sizeof(float) * N * H * W);
+  float *img = db_malloc(sizeof(float) * N * H * W);
   for (int k = 0; k < N; k++)
     for (int y = 0; y < H; y++)
       for (int x = 0; x < W; x++) {
@@ -428,7 +498,7 @@ static void test_png(void) {
   int read_ok = png_image_begin_read_from_file(&pi, p);
   if (read_ok) {
     pi.format = PNG_FORMAT_GRAY;
-    px = malloc(PNG_IMAGE_SIZE(pi));
+    px = db_malloc(PNG_IMAGE_SIZE(pi));
     read_ok = png_image_finish_read(&pi, NULL, px, 0, NULL);
   }
   th_check(read_ok && (int)pi.width == GW && (int)pi.height == GH, "data: png reads back with libpng", "%s",
@@ -480,7 +550,7 @@ static void test_png(void) {
    * writes fail with EFBIG; libpng's error goes through its setjmp handler */
   {
     enum { BN = 400 };
-    float *big = malloc(sizeof(float) * BN * H * W);
+    float *big = db_malloc(sizeof(float) * BN * H * W);
     db_rng_uniform_host(big, (size_t)BN * H * W, 5, 0, -1, 1); /* noise: compresses badly */
     struct rlimit old, lim;
     getrlimit(RLIMIT_FSIZE, &old);
@@ -521,6 +591,7 @@ void tests_data(void) {
              "(`make deps`); it is a declared dependency, so its absence is a failure", dir);
   }
   test_idx_synthetic();
+  test_idx_huge_header();
   test_npy();
   test_png();
 
