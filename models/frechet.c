@@ -1,5 +1,5 @@
 #include "frechet.h"
-#include "../runtime/db.h"
+#include "../runtime/base.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +12,7 @@ void feature_stats(const float *x, int n, int d, double *mu, double *cov) {
   for (int j = 0; j < d; j++) mu[j] /= n;
   /* centred two-pass sums: no cancellation from E[x²] - E[x]² */
   memset(cov, 0, (size_t)d * d * sizeof *cov);
-  double *c = malloc((size_t)d * sizeof *c);
+  double *c = db_malloc((size_t)d * sizeof *c);
   for (int i = 0; i < n; i++) {
     for (int j = 0; j < d; j++) c[j] = x[(size_t)i * d + j] - mu[j];
     for (int j = 0; j < d; j++) {
@@ -34,7 +34,7 @@ void feature_stats(const float *x, int n, int d, double *mu, double *cov) {
  * until the off-diagonal mass is negligible against the diagonal. */
 void sym_eigen(const double *a_in, int d, double *w, double *v) {
   size_t dd = (size_t)d * d;
-  double *a = malloc(dd * sizeof *a);
+  double *a = db_malloc(dd * sizeof *a);
   memcpy(a, a_in, dd * sizeof *a);
   for (int i = 0; i < d; i++)
     for (int j = i + 1; j < d; j++) { /* symmetrise what we were given */
@@ -84,8 +84,14 @@ void sym_eigen(const double *a_in, int d, double *w, double *v) {
 double frechet_distance(const double *mu1, const double *cov1, const double *mu2, const double *cov2, int d) {
   if (d <= 0) db_fail("frechet_distance: dimension must be positive, got %d", d);
   size_t dd = (size_t)d * d;
-  double *w = malloc((size_t)d * sizeof *w), *v = malloc(dd * sizeof *v);
-  double *r = malloc(dd * sizeof *r), *t = malloc(dd * sizeof *t), *m = malloc(dd * sizeof *m);
+  /* NaN or Inf anywhere: the distance is undefined. Say so with NaN -- never
+   * let the clamp below (or Jacobi sweeps over NaNs) turn it into a number. */
+  for (int i = 0; i < d; i++)
+    if (!isfinite(mu1[i]) || !isfinite(mu2[i])) return NAN;
+  for (size_t i = 0; i < dd; i++)
+    if (!isfinite(cov1[i]) || !isfinite(cov2[i])) return NAN;
+  double *w = db_malloc((size_t)d * sizeof *w), *v = db_malloc(dd * sizeof *v);
+  double *r = db_malloc(dd * sizeof *r), *t = db_malloc(dd * sizeof *t), *m = db_malloc(dd * sizeof *m);
   double diff = 0, tr1 = 0, tr2 = 0;
   for (int i = 0; i < d; i++) {
     diff += (mu1[i] - mu2[i]) * (mu1[i] - mu2[i]);
@@ -119,5 +125,6 @@ double frechet_distance(const double *mu1, const double *cov1, const double *mu2
   for (int k = 0; k < d; k++) trsqrt += sqrt(w[k] > 0 ? w[k] : 0);
   free(w); free(v); free(r); free(t); free(m);
   double f = diff + tr1 + tr2 - 2 * trsqrt;
-  return f > 0 ? f : 0;
+  /* clamp rounding below 0; a NaN (overflow of finite inputs) stays NaN */
+  return f < 0 ? 0 : f;
 }

@@ -12,7 +12,10 @@
 /* x: (n, d) row-major floats, n >= 2. mu: (d); cov: (d, d), unbiased (n - 1). */
 void feature_stats(const float *x, int n, int d, double *mu, double *cov);
 
-/* The squared Fréchet distance (what FID reports), clamped at >= 0. */
+/* The squared Fréchet distance (what FID reports); rounding below 0 is
+ * clamped to 0. NaN or Inf anywhere in mu1, cov1, mu2, cov2 (e.g. statistics of
+ * features that hold NaN) returns NaN -- never a number, in particular never a
+ * "perfect" 0: callers check isfinite() on the result. */
 double frechet_distance(const double *mu1, const double *cov1, const double *mu2, const double *cov2, int d);
 
 /* Eigen-decomposition of the symmetric d x d matrix a (row-major; only read):

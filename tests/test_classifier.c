@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 /* ---------------------------------------------------------------- Fréchet */
-static double *dalloc(size_t n) { return calloc(n, sizeof(double)); }
+static double *dalloc(size_t n) { return db_calloc(n, sizeof(double)); }
 
 /* random orthogonal d x d (columns), by modified Gram-Schmidt of a Philox matrix */
 static void random_orthogonal(double *q, int d, uint64_t seed) {
@@ -69,7 +69,7 @@ static void test_frechet(void) {
   /* identical statistics -> 0 */
   {
     int d = 16, n = 200;
-    float *x = malloc(sizeof(float) * (size_t)n * d);
+    float *x = db_malloc(sizeof(float) * (size_t)n * d);
     db_rng_normal_host(x, (size_t)n * d, 21, 0);
     for (int i = 0; i < n; i++) x[i * d + 3] += 0.7f * x[i * d + 1]; /* some correlation */
     double *mu = dalloc(d), *cov = dalloc((size_t)d * d);
@@ -148,7 +148,7 @@ static void test_frechet(void) {
   /* sampled: N(0,I) vs N(0.5,I) in d=8 -> 8 * 0.25 = 2 */
   {
     int d = 8, n = 20000;
-    float *x = malloc(sizeof(float) * (size_t)n * d), *y = malloc(sizeof(float) * (size_t)n * d);
+    float *x = db_malloc(sizeof(float) * (size_t)n * d), *y = db_malloc(sizeof(float) * (size_t)n * d);
     db_rng_normal_host(x, (size_t)n * d, 41, 0);
     db_rng_normal_host(y, (size_t)n * d, 42, 0);
     for (size_t i = 0; i < (size_t)n * d; i++) y[i] += 0.5f;
@@ -158,6 +158,28 @@ static void test_frechet(void) {
     double f = frechet_distance(mx, cx, my, cy, d);
     th_check(fabs(f - 2.0) < 0.1, "frechet: 20000 samples of N(0,I) vs N(0.5,I), d=8, give about 2", "got %.4f", f);
     free(x); free(y); free(mx); free(cx); free(my); free(cy);
+  }
+  /* non-finite statistics give NaN, never a perfect 0 (NaN samples used to score FD 0.000) */
+  {
+    int d = 6, n = 50;
+    float *x = db_malloc(sizeof(float) * (size_t)n * d);
+    db_rng_normal_host(x, (size_t)n * d, 43, 0);
+    double *m1 = dalloc(d), *c1 = dalloc((size_t)d * d), *m2 = dalloc(d), *c2 = dalloc((size_t)d * d);
+    feature_stats(x, n, d, m2, c2);
+    x[7] = NAN;
+    feature_stats(x, n, d, m1, c1);
+    double f_nan = frechet_distance(m1, c1, m2, c2, d), f_nan2 = frechet_distance(m2, c2, m1, c1, d);
+    memcpy(m1, m2, sizeof(double) * d);
+    memcpy(c1, c2, sizeof(double) * d * d);
+    c1[3 * d + 3] = INFINITY;
+    double f_inf = frechet_distance(m1, c1, m2, c2, d);
+    memcpy(c1, c2, sizeof(double) * d * d);
+    m1[2] = -INFINITY;
+    double f_minf = frechet_distance(m1, c1, m2, c2, d);
+    th_check(isnan(f_nan) && isnan(f_nan2) && isnan(f_inf) && isnan(f_minf),
+             "frechet: NaN or Inf in either set of statistics gives NaN, never 0",
+             "NaN sample: %g (swapped %g), Inf variance: %g, -Inf mean: %g", f_nan, f_nan2, f_inf, f_minf);
+    free(x); free(m1); free(c1); free(m2); free(c2);
   }
 }
 
@@ -180,7 +202,7 @@ static void grad_check(clf_config cfg, const char *label) {
   /* random values everywhere (not the init's zeros and ones) so every path is live */
   for (int i = 0; i < ps->n; i++) db_rng_uniform(th_ctx, ps->p[i], 5, (uint64_t)i << 20, -0.5f, 0.5f);
   int B = 5, npx = B * 48;
-  float *img = malloc(sizeof(float) * (size_t)npx);
+  float *img = db_malloc(sizeof(float) * (size_t)npx);
   db_rng_uniform_host(img, (size_t)npx, 6, 0, -1, 1);
   uint8_t lab[5] = {0, 4, 2, 2, 1};
   clf_loss(th_ctx, c, img, lab, B, 1);
@@ -188,7 +210,7 @@ static void grad_check(clf_config cfg, const char *label) {
   const char *worst_name = "";
   for (int i = 0; i < ps->n; i++) {
     size_t m = db_numel(ps->p[i]);
-    float *p0 = malloc(m * sizeof *p0), *v = malloc(m * sizeof *v), *g = malloc(m * sizeof *g), *pt = malloc(m * sizeof *pt);
+    float *p0 = db_malloc(m * sizeof *p0), *v = db_malloc(m * sizeof *v), *g = db_malloc(m * sizeof *g), *pt = db_malloc(m * sizeof *pt);
     db_download(th_ctx, ps->p[i], p0);
     db_download(th_ctx, ps->g[i], g);
     db_rng_uniform_host(v, m, 1234, (uint64_t)i << 16, -1, 1);
@@ -233,10 +255,10 @@ static void window_check(void) {
   for (int i = 0; i < pa->n; i++) db_rng_uniform(th_ctx, pa->p[i], 8, (uint64_t)i << 20, -0.5f, 0.5f);
   for (int i = 0; i < pa->n; i++) {
     size_t m = db_numel(pa->p[i]);
-    float *x = malloc(m * sizeof *x);
+    float *x = db_malloc(m * sizeof *x);
     db_download(th_ctx, pa->p[i], x);
     if (!strcmp(pa->names[i], "x_embedder.proj.weight")) {
-      float *y = calloc(8 * 16, sizeof *y);
+      float *y = db_calloc(8 * 16, sizeof *y);
       for (int o = 0; o < 8; o++)
         for (int k = 0; k < 4; k++) y[o * 16 + (1 + k / 2) * 4 + 1 + k % 2] = x[o * 4 + k];
       db_upload(th_ctx, pb->p[i], y);
@@ -245,10 +267,10 @@ static void window_check(void) {
     free(x);
   }
   int n = 7, d = clf_feature_dim(a);
-  float *img = malloc(sizeof(float) * 48 * n), *fa = malloc(sizeof(float) * n * d), *fb = malloc(sizeof(float) * n * d);
+  float *img = db_malloc(sizeof(float) * 48 * n), *fa = db_malloc(sizeof(float) * n * d), *fb = db_malloc(sizeof(float) * n * d);
   db_rng_uniform_host(img, 48 * (size_t)n, 9, 0, -1, 1);
-  clf_features(th_ctx, a, img, n, fa, NULL);
-  clf_features(th_ctx, b, img, n, fb, NULL);
+  clf_features(th_ctx, a, img, n, 6, 8, fa, NULL);
+  clf_features(th_ctx, b, img, n, 6, 8, fb, NULL);
   double e = 0;
   for (int i = 0; i < n * d; i++) e = fmax(e, fabs(fa[i] - fb[i]));
   th_check(e < 1e-5, "classifier: overlapping-window tokens hold each patch at their centre", "max diff %.2e", e);
@@ -263,7 +285,7 @@ static int same_params(classifier *a, classifier *b) {
   int same = 1;
   for (int i = 0; i < pa->n && same; i++) {
     size_t m = db_numel(pa->p[i]);
-    float *x = malloc(m * sizeof *x), *y = malloc(m * sizeof *y);
+    float *x = db_malloc(m * sizeof *x), *y = db_malloc(m * sizeof *y);
     db_download(th_ctx, pa->p[i], x);
     db_download(th_ctx, pb->p[i], y);
     same = !memcmp(x, y, m * sizeof *x);
@@ -276,10 +298,10 @@ static void training_and_files(void) {
   clf_config cfg = {.width = 16, .depth = 1, .heads = 2, .patch = 4, .window = 0, .n_classes = 4, .img_h = 16, .img_w = 16};
   int n = 512, nt = 300, px = 16 * 16;
   idx_dataset tr = {.n = n, .rows = 16, .cols = 16, .n_classes = 4}, te = {.n = nt, .rows = 16, .cols = 16, .n_classes = 4};
-  tr.images = malloc(sizeof(float) * (size_t)n * px);
-  tr.labels = malloc((size_t)n);
-  te.images = malloc(sizeof(float) * (size_t)nt * px);
-  te.labels = malloc((size_t)nt);
+  tr.images = db_malloc(sizeof(float) * (size_t)n * px);
+  tr.labels = db_malloc((size_t)n);
+  te.images = db_malloc(sizeof(float) * (size_t)nt * px);
+  te.labels = db_malloc((size_t)nt);
   synth(tr.images, tr.labels, n, 16, 16, 51);
   synth(te.images, te.labels, nt, 16, 16, 52);
 
@@ -301,14 +323,14 @@ static void training_and_files(void) {
 
   /* features: batched with a padded tail (300 = 64 + ... + 44) equal one-by-one calls */
   int C = clf_feature_dim(c);
-  float *f_all = malloc(sizeof(float) * (size_t)nt * C), *f_one = malloc(sizeof(float) * (size_t)C);
-  int *pred = malloc(sizeof(int) * (size_t)nt), p1;
-  clf_features(th_ctx, c, te.images, nt, f_all, pred);
+  float *f_all = db_malloc(sizeof(float) * (size_t)nt * C), *f_one = db_malloc(sizeof(float) * (size_t)C);
+  int *pred = db_malloc(sizeof(int) * (size_t)nt), p1;
+  clf_features(th_ctx, c, te.images, nt, 16, 16, f_all, pred);
   double fe = 0, norm = 0;
   int pe = 0, probe[3] = {0, 131, nt - 1};
   for (int k = 0; k < 3; k++) {
     int i = probe[k];
-    clf_features(th_ctx, c, te.images + (size_t)i * px, 1, f_one, &p1);
+    clf_features(th_ctx, c, te.images + (size_t)i * px, 1, 16, 16, f_one, &p1);
     for (int j = 0; j < C; j++) fe = fmax(fe, fabs(f_one[j] - f_all[(size_t)i * C + j]));
     pe += p1 != pred[i];
   }
@@ -324,16 +346,22 @@ static void training_and_files(void) {
   clf_save(c, path);
   classifier *l = clf_load(th_ctx, path);
   clf_config lc = clf_get_config(l);
-  float *f_l = malloc(sizeof(float) * (size_t)nt * C);
-  clf_features(th_ctx, l, te.images, nt, f_l, NULL);
+  float *f_l = db_malloc(sizeof(float) * (size_t)nt * C);
+  clf_features(th_ctx, l, te.images, nt, 16, 16, f_l, NULL);
   th_check(!memcmp(&lc, &cfg, sizeof cfg) && same_params(c, l) && !memcmp(f_l, f_all, sizeof(float) * (size_t)nt * C) &&
                fabs(clf_test_accuracy(l) - acc) < 1e-6,
            "classifier: save + load reproduces config, parameters, features and recorded accuracy", "mismatch");
+  clf_config rc = clf_read_config(path);
+  th_check(!memcmp(&rc, &cfg, sizeof cfg), "classifier: clf_read_config reads a checkpoint's configuration without a device",
+           "mismatch");
+  TH_EXPECT_ERROR("classifier: clf_features refuses images of another size than the classifier's",
+                  "clf_features: images are 14x14, the classifier expects 16x16",
+                  clf_features(th_ctx, c, te.images, 2, 14, 14, f_one, NULL));
   st_file f = st_read(path);
   th_check(f.n == clf_params(c)->n - cfg.depth && !st_find(&f, "blocks.0.adaLN.weight") && st_find(&f, "head.weight"),
            "classifier checkpoint: every tensor but the (always zero) adaLN weights", "%d tensors", f.n);
   /* the same tensors under another format, then without one tensor */
-  st_tensor_in *ti = calloc((size_t)f.n, sizeof *ti);
+  st_tensor_in *ti = db_calloc((size_t)f.n, sizeof *ti);
   for (int i = 0; i < f.n; i++) {
     ti[i].name = f.tensors[i].name;
     ti[i].ndim = f.tensors[i].ndim;
@@ -343,7 +371,8 @@ static void training_and_files(void) {
   const char *meta_other[2] = {"format", "something-else"};
   st_write(bad, ti, f.n, meta_other, 1);
   TH_EXPECT_ERROR("clf_load rejects a checkpoint of another format", "not a classifier checkpoint", clf_load(th_ctx, bad));
-  const char *meta[16];
+  /* as many (key, value) pointers as the file has: the checkpoint writes 11 pairs */
+  const char **meta = db_calloc(2 * (size_t)f.n_meta, sizeof *meta);
   for (int i = 0; i < f.n_meta; i++) {
     meta[2 * i] = f.meta_kv[2 * i];
     meta[2 * i + 1] = f.meta_kv[2 * i + 1];
@@ -368,6 +397,7 @@ static void training_and_files(void) {
     clf_config_check(&b);
   });
   free(ti);
+  free(meta);
   st_free(&f);
   unlink(path);
   unlink(bad);

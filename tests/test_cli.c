@@ -1,7 +1,10 @@
 /* The command line, run as a separate process (DBLOCKS_BIN, set by `make test`):
  * help, device listing, and clear errors with a non-zero exit for bad input. */
 #include "harness.h"
+#include "../data/image_io.h"
+#include <ftw.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 static int run_cli(const char *args, char *out, size_t n) {
@@ -16,12 +19,107 @@ static int run_cli(const char *args, char *out, size_t n) {
   return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-static void expect(const char *args, int want_rc, const char *needle) {
+/* Runs `dblocks args`: exit status want_rc, output containing needle and (if
+ * non-NULL) not containing absent. name: the check's label (NULL: built from
+ * the arguments). */
+static void expect_as(const char *name, const char *args, int want_rc, const char *needle, const char *absent) {
   static char out[1 << 16];
   int rc = run_cli(args, out, sizeof out);
-  char name[300];
-  snprintf(name, sizeof name, "cli: dblocks %s -> exit %d, says \"%s\"", args, want_rc, needle);
-  th_check(rc == want_rc && strstr(out, needle) != NULL, name, "exit %d, output:\n%s", rc, out);
+  char label[300];
+  if (!name) {
+    snprintf(label, sizeof label, "cli: dblocks %s -> exit %d, says \"%s\"", args, want_rc, needle);
+    name = label;
+  }
+  th_check(rc == want_rc && strstr(out, needle) != NULL && !(absent && strstr(out, absent)), name,
+           "exit %d, output:\n%s", rc, out);
+}
+
+static void expect(const char *args, int want_rc, const char *needle) { expect_as(NULL, args, want_rc, needle, NULL); }
+
+static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw) {
+  (void)st; (void)flag; (void)ftw;
+  return remove(p);
+}
+
+/* `dblocks eval --samples`: the .npy inputs are checked (shape against the
+ * classifier's 28x28, labels, finiteness) with clear errors, before any
+ * device work; and a well-formed (n,1,28,28) file is evaluated. */
+static void test_eval_inputs(void) {
+  char dir[] = "/tmp/dblocks-cli-eval-XXXXXX";
+  if (!mkdtemp(dir)) { th_check(0, "cli: eval temporary directory", "mkdtemp failed"); return; }
+  enum { N = 4, PX = 28 * 28 };
+  static float img[N * PX];
+  for (int i = 0; i < N * PX; i++) img[i] = (float)((i * 37) % 200) / 100.0f - 1.0f;
+  int32_t lab[N] = {0, 3, 9, 1};
+  char s[300], l[300], args[1200], needle[700];
+#define PATHS(stem)                                                   \
+  (snprintf(s, sizeof s, "%s/%s.npy", dir, stem), snprintf(l, sizeof l, "%s/%s_labels.npy", dir, stem))
+
+  /* samples of the wrong shape (the heap over-read of clf_features) */
+  PATHS("flat");
+  npy_write_f32(s, img, 2, (int[]){2, 3});
+  npy_write_i32(l, lab, 1, (int[]){2});
+  snprintf(args, sizeof args, "eval --samples %s", s);
+  snprintf(needle, sizeof needle, "%s has shape (2, 3); expected (n, 1, 28, 28) or (n, 28, 28)", s);
+  expect_as("cli: eval refuses samples of shape (2,3), naming the file, its shape and the expected shape", args, 1,
+            needle, NULL);
+  PATHS("small");
+  npy_write_f32(s, img, 3, (int[]){10, 14, 14});
+  npy_write_i32(l, (int32_t[10]){0}, 1, (int[]){10});
+  snprintf(args, sizeof args, "eval --samples %s", s);
+  snprintf(needle, sizeof needle, "%s has shape (10, 14, 14); expected (n, 1, 28, 28) or (n, 28, 28)", s);
+  expect_as("cli: eval refuses 14x14 samples (10,14,14), naming the file, its shape and the expected shape", args, 1,
+            needle, NULL);
+  PATHS("chan");
+  npy_write_f32(s, img, 4, (int[]){2, 2, 28, 14});
+  npy_write_i32(l, lab, 1, (int[]){2});
+  snprintf(args, sizeof args, "eval --samples %s", s);
+  snprintf(needle, sizeof needle, "%s has shape (2, 2, 28, 14); expected (n, 1, 28, 28) or (n, 28, 28)", s);
+  expect_as("cli: eval refuses samples of shape (2,2,28,14)", args, 1, needle, NULL);
+
+  /* labels: rank, count, range */
+  PATHS("good");
+  npy_write_f32(s, img, 3, (int[]){N, 28, 28});
+  npy_write_i32(l, lab, 2, (int[]){2, 2});
+  snprintf(args, sizeof args, "eval --samples %s", s);
+  snprintf(needle, sizeof needle, "%s has shape (2, 2); expected (4): one label per sample of %s", l, s);
+  expect_as("cli: eval refuses a 2-D labels file, naming it, its shape and the expected shape", args, 1, needle, NULL);
+  npy_write_i32(l, lab, 1, (int[]){3});
+  snprintf(needle, sizeof needle, "%s has shape (3); expected (4): one label per sample of %s", l, s);
+  expect_as("cli: eval refuses 3 labels for 4 samples", args, 1, needle, NULL);
+  char l2[300];
+  snprintf(l2, sizeof l2, "%s/range_labels.npy", dir);
+  npy_write_i32(l2, (int32_t[N]){0, 3, 10, 1}, 1, (int[]){N});
+  snprintf(args, sizeof args, "eval --samples %s --labels %s", s, l2);
+  snprintf(needle, sizeof needle, "%s: label 10 at index 2 is outside 0..9", l2);
+  expect_as("cli: eval refuses label 10 of a 10-class classifier, naming the file, index and value", args, 1, needle,
+            NULL);
+  npy_write_i32(l2, (int32_t[N]){0, 3, 1, -1}, 1, (int[]){N});
+  snprintf(needle, sizeof needle, "%s: label -1 at index 3 is outside 0..9", l2);
+  expect_as("cli: eval refuses a negative label, naming the file, index and value", args, 1, needle, NULL);
+
+  /* non-finite samples were scored as a perfect Frechet distance 0 */
+  PATHS("nan");
+  img[1000] = NAN;
+  img[2000] = INFINITY;
+  img[3000] = -INFINITY;
+  npy_write_f32(s, img, 4, (int[]){N, 1, 28, 28});
+  npy_write_i32(l, lab, 1, (int[]){N});
+  img[1000] = img[2000] = img[3000] = 0;
+  snprintf(args, sizeof args, "eval --samples %s", s);
+  snprintf(needle, sizeof needle, "%s holds 3 non-finite values (NaN or Inf), the first at index 1000 (sample 1)", s);
+  expect_as("cli: eval refuses samples holding NaN/Inf, naming how many and the first index", args, 1, needle,
+            "Frechet distance");
+
+  /* a well-formed (n,1,28,28) file with its default labels path is evaluated */
+  PATHS("ok");
+  npy_write_f32(s, img, 4, (int[]){N, 1, 28, 28});
+  npy_write_i32(l, lab, 1, (int[]){N});
+  snprintf(args, sizeof args, "eval --samples %s", s);
+  expect_as("cli: eval --samples of shape (4,1,28,28) reports a Frechet distance", args, 0,
+            "Frechet distance (classifier features, vs test set):", NULL);
+#undef PATHS
+  nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 void tests_cli(void) {
@@ -48,4 +146,6 @@ void tests_cli(void) {
   expect("eval", 1, "give exactly one of --run DIR or --samples FILE.npy");
   expect("eval --samples /nonexistent/s.npy --classifier /nonexistent/c.safetensors --data /nonexistent/d", 1, "/nonexistent");
   expect("bench train --layers 5 --blocks 2", 1, "--layers 5 must be a positive multiple of --blocks 2");
+  expect_as("cli: eval --help says \"90.1 %\" (not \"%%\")", "eval --help", 0, "90.1 % test accuracy", "%%");
+  test_eval_inputs();
 }

@@ -2,6 +2,7 @@
 #include "../data/idx.h"
 #include "../models/classifier.h"
 #include "../models/frechet.h"
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,29 +46,60 @@ classifier *eval_classifier(db_ctx *ctx, const char *path, const char *data_dir,
   return c;
 }
 
+/* Index of the first non-finite value among count (count if none); *bad = how many. */
+size_t eval_first_nonfinite(const float *x, size_t count, size_t *bad) {
+  size_t first = count, k = 0;
+  for (size_t i = 0; i < count; i++)
+    if (!isfinite(x[i])) {
+      if (!k++) first = i;
+    }
+  *bad = k;
+  return first;
+}
+
 eval_result eval_samples(db_ctx *ctx, classifier *clf, const char *data_dir, const float *images, const int *labels,
                          int n) {
   eval_result r = {0};
   if (n < 2) db_fail("eval: need at least 2 samples, got %d", n);
+  clf_config g = clf_get_config(clf);
+  size_t px = (size_t)g.img_h * g.img_w, bad;
+  /* NaN/Inf samples would give NaN features, and a Frechet distance that means nothing */
+  size_t first = eval_first_nonfinite(images, (size_t)n * px, &bad);
+  if (bad)
+    db_fail("eval: the samples hold %zu non-finite values (NaN or Inf), the first at index %zu (sample %zu): "
+            "refusing to score them", bad, first, first / px);
+  for (int i = 0; i < n; i++)
+    if (labels[i] < 0 || labels[i] >= g.n_classes)
+      db_fail("eval: label %d of sample %d is outside 0..%d (the classifier's classes)", labels[i], i, g.n_classes - 1);
   idx_dataset test = idx_load(data_dir, "test");
+  if (test.rows != g.img_h || test.cols != g.img_w) {
+    int tr = test.rows, tc = test.cols;
+    idx_free(&test);
+    db_fail("eval: the test set's images are %dx%d, the classifier expects %dx%d", tr, tc, g.img_h, g.img_w);
+  }
   int d = clf_feature_dim(clf);
-  float *ft = malloc((size_t)test.n * d * sizeof *ft), *fs = malloc((size_t)n * d * sizeof *fs);
-  int *pt = malloc((size_t)test.n * sizeof *pt), *ps = malloc((size_t)n * sizeof *ps);
-  clf_features(ctx, clf, test.images, test.n, ft, pt);
-  clf_features(ctx, clf, images, n, fs, ps);
+  float *ft = db_malloc(db_mul_size((size_t)test.n * d, sizeof *ft, "eval features")),
+        *fs = db_malloc(db_mul_size((size_t)n * d, sizeof *fs, "eval features"));
+  int *pt = db_malloc((size_t)test.n * sizeof *pt), *ps = db_malloc((size_t)n * sizeof *ps);
+  clf_features(ctx, clf, test.images, test.n, test.rows, test.cols, ft, pt);
+  clf_features(ctx, clf, images, n, g.img_h, g.img_w, fs, ps);
   int right = 0;
   for (int i = 0; i < test.n; i++) right += pt[i] == test.labels[i];
   r.clf_test_acc = (double)right / test.n;
   right = 0;
   for (int i = 0; i < n; i++) right += ps[i] == labels[i];
   r.cond_acc = (double)right / n;
-  double *mu1 = malloc((size_t)d * sizeof *mu1), *mu2 = malloc((size_t)d * sizeof *mu2);
-  double *c1 = malloc((size_t)d * d * sizeof *c1), *c2 = malloc((size_t)d * d * sizeof *c2);
+  double *mu1 = db_malloc((size_t)d * sizeof *mu1), *mu2 = db_malloc((size_t)d * sizeof *mu2);
+  double *c1 = db_malloc((size_t)d * d * sizeof *c1), *c2 = db_malloc((size_t)d * d * sizeof *c2);
   feature_stats(fs, n, d, mu1, c1);
   feature_stats(ft, test.n, d, mu2, c2);
   r.frechet = frechet_distance(mu1, c1, mu2, c2, d);
   r.n_samples = n;
   free(ft); free(fs); free(pt); free(ps); free(mu1); free(mu2); free(c1); free(c2);
   idx_free(&test);
+  /* finite images can still overflow the network (e.g. values of 1e30) */
+  if (!isfinite(r.frechet))
+    db_fail("eval: the Frechet distance is %g, not a number: the classifier's features of the samples or of the "
+            "test set hold NaN or Inf", r.frechet);
   return r;
 }

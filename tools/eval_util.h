@@ -17,6 +17,14 @@ struct classifier *eval_classifier(db_ctx *ctx, const char *path, const char *da
 /* Default classifier file: data/classifier-fmnist.safetensors in the working
  * directory, else next to the binary's build/ folder. */
 const char *eval_default_classifier_path(void);
+/* images: (n, img_h, img_w) of the classifier's configuration (n*img_h*img_w
+ * floats), labels: n classes. A clear db_fail, before the test set is read, if n < 2,
+ * a value is NaN or Inf (naming how many and the first), or a label is outside
+ * 0..n_classes-1; and if the Frechet distance comes out NaN or Inf (features
+ * overflowed) instead of reporting it. */
 eval_result eval_samples(db_ctx *ctx, struct classifier *clf, const char *data_dir, const float *images,
                          const int *labels, int n);
+/* Index of the first value among count that is NaN or +-Inf (count if none);
+ * *bad is set to how many there are. */
+size_t eval_first_nonfinite(const float *x, size_t count, size_t *bad);
 #endif
