@@ -122,21 +122,21 @@ void adamw_update(db_ctx *ctx, const db_tensor *params, const db_tensor *grads, 
                   const db_tensor *v, const int *decay, int n_tensors, db_tensor normsq /* (1) scratch */,
                   adamw_config cfg, int step);
 
-/* scale_add.c: small glue ops of the denoiser.
- * rowscale_add: out[n,:] = a[n] x[n,:] + b[n] y[n,:] with per-row scalars (EDM's
+/* Small glue ops of the denoiser, one file each.
+ * rowscale_add.c: out[n,:] = a[n] x[n,:] + b[n] y[n,:] with per-row scalars (EDM's
  * c_in z and c_skip z + c_out F). x may be DB_NULL (then out = b y). The scalars
  * are data (functions of sigma), so only dx, dy are produced (either may be DB_NULL). */
 void rowscale_add_forward(db_ctx *ctx, db_tensor out /* (N,D) */, db_tensor a /* (N) */, db_tensor x /* (N,D) */,
                           db_tensor b /* (N) */, db_tensor y /* (N,D) */, int N, int D);
 void rowscale_add_backward(db_ctx *ctx, db_tensor dx, db_tensor dy, db_tensor dout, db_tensor a, db_tensor b, int N,
                            int D);
-/* add_broadcast: out[i] = x[i] + y[i % m] for i < n (m divides n): a position
+/* add_broadcast.c: out[i] = x[i] + y[i % m] for i < n (m divides n): a position
  * embedding added to every sample, or two equal-sized tensors. backward:
  * dx += dout; dy += sum of dout over the repeats (dy may be DB_NULL). out may alias x. */
 void add_broadcast_forward(db_ctx *ctx, db_tensor out /* (n) */, db_tensor x /* (n) */, db_tensor y /* (m) */,
                            size_t n, size_t m);
 void add_broadcast_backward(db_ctx *ctx, db_tensor dx, db_tensor dy, db_tensor dout, size_t n, size_t m);
-/* mean_tokens: out[b,c] = mean over t of x[b,t,c]; backward dx += dout / T. */
+/* mean_tokens.c: out[b,c] = mean over t of x[b,t,c]; backward dx += dout / T. */
 void mean_tokens_forward(db_ctx *ctx, db_tensor out /* (B,C) */, db_tensor x /* (B,T,C) */, int B, int T, int C);
 void mean_tokens_backward(db_ctx *ctx, db_tensor dx, db_tensor dout, int B, int T, int C);
 

@@ -1,4 +1,5 @@
-/* rowscale_add, add_broadcast and mean_tokens against double references. */
+/* The three small glue ops (ops/rowscale_add.c, ops/add_broadcast.c,
+ * ops/mean_tokens.c) against double references and finite differences. */
 #include "harness.h"
 
 typedef struct { int N, D, has_x; size_t n, m; int B, T, C; } sa_cfg;
@@ -116,7 +117,7 @@ static void run_mean(int B, int T, int C) {
   th_run_op(&op);
 }
 
-void tests_scale_add(void) {
+void tests_glue_ops(void) {
   run_rowscale(1, 1, 1);
   run_rowscale(7, 33, 1);
   run_rowscale(5, 784, 0);
