@@ -84,7 +84,7 @@ void dit_block_destroy(dit_block *b) {
   memset(b, 0, sizeof *b);
 }
 
-/* METHOD.md §4: Xavier-uniform linears, N(0, 0.02²) for the noise MLP and the
+/* docs/method.md §4: Xavier-uniform linears, N(0, 0.02²) for the noise MLP and the
  * class table (as DiT), zero biases, zero modulation and final linear. Each
  * tensor draws from its own Philox stream, so init does not depend on order. */
 void dit_block_init(db_ctx *ctx, dit_block *b, uint64_t seed, uint64_t stream) {

@@ -1,4 +1,4 @@
-/* One DiffusionBlocks block: a complete, independent DiT denoiser (METHOD.md §4)
+/* One DiffusionBlocks block: a complete, independent DiT denoiser (docs/method.md §4)
  * with its own patch embedding, fixed 2-D sin-cos position embedding, noise-level
  * and class embedders, `depth` DiT layers with AdaLN-Zero and a final AdaLN layer,
  * wrapped in EDM preconditioning:

@@ -1,4 +1,4 @@
-/* One DiT transformer layer with AdaLN-Zero (METHOD.md §4), forward and
+/* One DiT transformer layer with AdaLN-Zero (docs/method.md §4), forward and
  * hand-written backward composed from ops/:
  *   (sh1,sc1,g1,sh2,sc2,g2) = Linear(SiLU(c))            c: (B,C) conditioning
  *   x1  = x  + g1 ⊙ Proj(Attn(Qkv(LN(x)(1+sc1)+sh1)))
@@ -57,7 +57,7 @@ db_tensor dit_ws_slice(db_tensor big, int k, int m, int B, int T, int C);
 
 void dit_param_shape(dit_layer_config cfg, int which, int *ndim, int shape[2]);
 void dit_layer_alloc_params(db_arena *a, dit_layer_config cfg, dit_layer_params *p);
-/* METHOD.md init: Xavier-uniform linears, zero biases, zero modulation (AdaLN-Zero). */
+/* docs/method.md §4 init: Xavier-uniform linears, zero biases, zero modulation (AdaLN-Zero). */
 void dit_layer_init_params(db_ctx *ctx, dit_layer_config cfg, dit_layer_params *p, uint64_t seed, uint64_t stream);
 void dit_layer_alloc_acts(db_arena *a, dit_layer_config cfg, int B, int T, dit_layer_acts *acts);
 void dit_workspace_alloc(db_arena *a, dit_layer_config cfg, int B, int T, dit_workspace *ws);

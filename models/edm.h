@@ -1,5 +1,5 @@
 /* EDM noise levels and the DiffusionBlocks noise partition, host side, in
- * double precision (METHOD.md §2, §3, §6). Pure C: no OpenCL calls.
+ * double precision (docs/method.md §2, §3, §6). Pure C: no OpenCL calls.
  *
  * Conventions:
  *   - bounds[0..B] are ascending: bounds[0] = σ_min, bounds[B] = σ_max.

@@ -1,6 +1,6 @@
 /* EDM noise levels and the noise partition (models/edm.c), all on the host:
  * normal CDF / quantile, preconditioning identities, equi-probability and
- * uniform boundaries against METHOD.md §3, block and training ranges, the
+ * uniform boundaries against docs/method.md §3, block and training ranges, the
  * truncated log-normal sampler (exact inverse CDF and a Kolmogorov-Smirnov
  * test that is shown to be able to fail), inference ownership with its tie
  * rule, the ρ schedule, and argument errors. */
@@ -146,7 +146,7 @@ static void test_partition(void) {
       if (r > worst) worst = r;
     }
     char name[96];
-    snprintf(name, sizeof name, "edm: equi-probability B=%d boundaries = METHOD.md to 4 decimals, equal masses", B);
+    snprintf(name, sizeof name, "edm: equi-probability B=%d boundaries = docs/method.md to 4 decimals, equal masses", B);
     th_check(ok && worst < 1e-12, name, "got %s(mass error %g)", got, worst);
   }
 
