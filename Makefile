@@ -2,7 +2,7 @@
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -MMD -MP
-LDLIBS  = -lclblast -lOpenCL -lpng -lz -lm
+LDLIBS  = -lclblast -lOpenCL -ljansson -lpng -lz -lm
 BUILD   = build
 
 LIB_SRC  = $(wildcard runtime/*.c ops/*.c models/*.c data/*.c)

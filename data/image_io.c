@@ -1,7 +1,9 @@
-/* .npy and PNG output. db_fail may longjmp (tests trap it), so failures first
- * close and remove the temporary file and free what they own. */
+/* .npy and PNG output through the atomic writer of file_io.h, and the .npy
+ * reader. db_fail may longjmp (tests trap it), so failures first remove the
+ * temporary file (atomic_fail / atomic_check) and free what they own. */
 #include "image_io.h"
-#include "../runtime/db.h"
+#include "file_io.h"
+#include "../runtime/base.h"
 #include <errno.h>
 #include <limits.h>
 #include <png.h>
@@ -11,78 +13,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static int host_is_le(void) {
-  const uint16_t one = 1;
-  unsigned char b;
-  memcpy(&b, &one, 1);
-  return b == 1;
-}
-
-static void swap4(void *p, size_t n) {
-  unsigned char *b = p;
-  for (size_t i = 0; i < n; i++, b += 4) {
-    unsigned char t = b[0]; b[0] = b[3]; b[3] = t;
-    t = b[1]; b[1] = b[2]; b[2] = t;
-  }
-}
-
-/* ---------------------------------------------------------------- atomic files */
-typedef struct {
-  FILE *f;
-  const char *path;
-  char tmp[4096];
-} afile;
-
-static void af_open(afile *a, const char *path) {
-  if (!path || !*path) db_fail("cannot write a file with an empty path");
-  a->path = path;
-  a->f = NULL;
-  struct stat st;
-  if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
-    db_fail("cannot write %s: it exists and is not a regular file (a directory or device); refusing to replace it",
-            path);
-  if (snprintf(a->tmp, sizeof a->tmp, "%s.tmp.XXXXXX", path) >= (int)sizeof a->tmp)
-    db_fail("cannot write %s: path too long", path);
-  int fd = mkstemp(a->tmp);
-  if (fd < 0) db_fail("cannot write %s: %s", path, strerror(errno));
-  mode_t um = umask(0);
-  umask(um);
-  (void)fchmod(fd, 0666 & ~um); /* mkstemp makes 0600; give the usual mode */
-  a->f = fdopen(fd, "wb");
-  if (!a->f) {
-    int e = errno;
-    close(fd);
-    unlink(a->tmp);
-    db_fail("cannot write %s: %s", path, strerror(e));
-  }
-}
-
-/* Remove the temporary and fail; `fmt` describes the cause. */
-static _Noreturn __attribute__((format(printf, 2, 3))) void af_fail(afile *a, const char *fmt, ...) {
-  char why[1024];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(why, sizeof why, fmt, ap);
-  va_end(ap);
-  if (a->f) fclose(a->f);
-  a->f = NULL;
-  unlink(a->tmp);
-  db_fail("cannot write %s: %s", a->path, why);
-}
-
-static void af_write(afile *a, const void *p, size_t n) {
-  if (n && fwrite(p, 1, n, a->f) != n) af_fail(a, "%s", strerror(errno));
-}
-
-static void af_commit(afile *a) {
-  if (fflush(a->f) != 0 || ferror(a->f)) af_fail(a, "%s", strerror(errno));
-  if (fsync(fileno(a->f)) != 0 && errno != EINVAL && errno != EROFS) af_fail(a, "fsync: %s", strerror(errno));
-  int rc = fclose(a->f);
-  a->f = NULL;
-  if (rc != 0) af_fail(a, "%s", strerror(errno));
-  if (rename(a->tmp, a->path) != 0) af_fail(a, "rename from %s: %s", a->tmp, strerror(errno));
-}
 
 /* ---------------------------------------------------------------- npy */
 #define NPY_MAX_WRITE_DIMS 8
@@ -107,27 +37,16 @@ static void npy_write(const char *path, const void *data, const char *descr, int
   size_t hlen = total - 10;
   unsigned char head[10 + 512 + 64];
   memcpy(head, "\x93NUMPY\x01\x00", 8);
-  head[8] = (unsigned char)(hlen & 0xff);
-  head[9] = (unsigned char)(hlen >> 8);
+  put_le16(head + 8, (uint16_t)hlen);
   memcpy(head + 10, dict, (size_t)len);
   memset(head + 10 + len, ' ', hlen - (size_t)len - 1);
   head[total - 1] = '\n';
 
-  afile a;
-  af_open(&a, path);
-  af_write(&a, head, total);
-  if (host_is_le()) {
-    af_write(&a, data, numel * 4);
-  } else {
-    unsigned char buf[4096];
-    for (size_t i = 0; i < numel; i += sizeof buf / 4) {
-      size_t k = numel - i < sizeof buf / 4 ? numel - i : sizeof buf / 4;
-      memcpy(buf, (const unsigned char *)data + i * 4, k * 4);
-      swap4(buf, k);
-      af_write(&a, buf, k * 4);
-    }
-  }
-  af_commit(&a);
+  atomic_file a;
+  atomic_open(&a, path, NULL);
+  atomic_write(&a, head, total);
+  atomic_write_le32(&a, data, numel);
+  atomic_commit(&a);
 }
 
 void npy_write_f32(const char *path, const float *data, int ndim, const int *shape) {
@@ -185,18 +104,17 @@ static void *npy_read(const char *path, const char *want_descr, int *ndim, int s
   size_t hlen, pre_len;
   if (pre[6] == 1) {
     if (fread(pre + 8, 1, 2, r.f) != 2) rd_fail(&r, "truncated header");
-    hlen = pre[8] | (size_t)pre[9] << 8;
+    hlen = get_le16(pre + 8);
     pre_len = 10;
   } else if (pre[6] == 2 || pre[6] == 3) {
     if (fread(pre + 8, 1, 4, r.f) != 4) rd_fail(&r, "truncated header");
-    hlen = pre[8] | (size_t)pre[9] << 8 | (size_t)pre[10] << 16 | (size_t)pre[11] << 24;
+    hlen = get_le32(pre + 8);
     pre_len = 12;
   } else {
     rd_fail(&r, "unsupported format version %d.%d", pre[6], pre[7]);
   }
   if (hlen == 0 || hlen > (1 << 20)) rd_fail(&r, "implausible header length %zu", hlen);
-  r.hdr = malloc(hlen + 1);
-  if (!r.hdr) rd_fail(&r, "out of memory");
+  r.hdr = db_malloc(hlen + 1); /* hlen <= 1 MiB */
   if (fread(r.hdr, 1, hlen, r.f) != hlen) rd_fail(&r, "truncated header (%zu bytes promised)", hlen);
   r.hdr[hlen] = 0;
   if (strlen(r.hdr) != hlen) rd_fail(&r, "NUL byte in header");
@@ -264,10 +182,9 @@ static void *npy_read(const char *path, const char *want_descr, int *ndim, int s
   if ((unsigned long long)st.st_size != expect)
     rd_fail(&r, "%s: shape needs %zu bytes in all, file has %lld",
             (unsigned long long)st.st_size < expect ? "truncated" : "trailing data", expect, (long long)st.st_size);
-  r.data = malloc(numel ? numel * 4 : 1);
-  if (!r.data) rd_fail(&r, "out of memory for %zu elements", numel);
+  r.data = db_malloc(numel * 4); /* no more than the file holds */
   if (numel && fread(r.data, 4, numel, r.f) != numel) rd_fail(&r, "read error: %s", strerror(errno));
-  if (!host_is_le()) swap4(r.data, numel);
+  le32_to_host(r.data, numel);
   fclose(r.f);
   free(r.hdr);
   *ndim = nd;
@@ -284,7 +201,17 @@ int32_t *npy_read_i32(const char *path, int *ndim, int shape[4]) { return npy_re
 typedef struct {
   const char *path;
   char msg[512];
+  atomic_file *out;
 } png_errctx;
+
+/* libpng's output: the atomic writer; its first failure stops libpng (the
+ * writer keeps errno and the stage for the message). */
+static void png_on_write(png_structp png, png_bytep data, size_t len) {
+  png_errctx *e = png_get_error_ptr(png);
+  atomic_write(e->out, data, len);
+  if (atomic_error(e->out)) png_error(png, "Write Error");
+}
+static void png_on_flush(png_structp png) { (void)png; }
 
 static void png_on_error(png_structp png, png_const_charp msg) {
   png_errctx *e = png_get_error_ptr(png);
@@ -315,12 +242,13 @@ void png_write_grid(const char *path, const float *images, int n, int h, int w, 
     db_fail("cannot write %s: grid of %llu x %llu pixels exceeds the PNG limit of %d per side", path,
             W0 * scale, H0 * scale, PNG_MAX_SIDE);
   size_t W = (size_t)(W0 * scale), H = (size_t)(H0 * scale);
-  afile a;
-  af_open(&a, path); /* first: it may fail, and owns nothing of ours yet */
-  unsigned char *canvas = malloc((size_t)(W0 * H0)), *row = malloc(W);
-  if (!canvas || !row) {
+  /* allocations first: db_malloc may fail, and nothing is open yet */
+  unsigned char *canvas = db_malloc((size_t)(W0 * H0)), *row = db_malloc(W);
+  atomic_file a;
+  atomic_open(&a, path, NULL);
+  if (atomic_error(&a)) {
     free(canvas); free(row);
-    af_fail(&a, "out of memory for a %zu x %zu grid", W, H);
+    atomic_check(&a);
   }
   memset(canvas, PNG_GRID_GAP, (size_t)(W0 * H0));
   for (int k = 0; k < n; k++) {
@@ -330,21 +258,21 @@ void png_write_grid(const char *path, const float *images, int n, int h, int w, 
       for (int x = 0; x < w; x++) canvas[(y0 + y) * W0 + x0 + x] = to_byte(img[(size_t)y * w + x]);
   }
 
-  png_errctx err = {.path = path, .msg = "unknown libpng error"};
+  png_errctx err = {.path = path, .msg = "unknown libpng error", .out = &a};
   png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &err, png_on_error, png_on_warning);
   png_infop info = png ? png_create_info_struct(png) : NULL;
   if (!info) {
     png_destroy_write_struct(png ? &png : NULL, NULL);
     free(canvas); free(row);
-    af_fail(&a, "libpng initialisation failed (out of memory)");
+    atomic_fail(&a, "libpng initialisation failed (out of memory)");
   }
   /* Nothing the handler uses is modified after setjmp, so no volatile needed. */
   if (setjmp(png_jmpbuf(png))) {
     png_destroy_write_struct(&png, &info);
     free(canvas); free(row);
-    af_fail(&a, "libpng: %s", err.msg);
+    atomic_fail(&a, "libpng: %s", err.msg);
   }
-  png_init_io(png, a.f);
+  png_set_write_fn(png, NULL, png_on_write, png_on_flush);
   png_set_IHDR(png, info, (png_uint_32)W, (png_uint_32)H, 8, PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE,
                PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
   png_write_info(png, info);
@@ -357,5 +285,5 @@ void png_write_grid(const char *path, const float *images, int n, int h, int w, 
   png_destroy_write_struct(&png, &info);
   free(canvas);
   free(row);
-  af_commit(&a);
+  atomic_commit(&a);
 }

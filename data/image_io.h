@@ -1,6 +1,8 @@
 /* Host-side file output: .npy arrays (NumPy format 1.0) and PNG image grids.
- * Files are written atomically (a temporary next to the target, then rename;
- * an existing target that is not a regular file is refused), and every failure goes through db_fail with a message naming the path. */
+ * Files are written by the atomic writer of file_io.h (PATH.tmp.<pid> next to
+ * the target, fsync, rename; an existing target that is not a regular file is
+ * refused), and every failure goes through db_fail with a message naming the
+ * path ("cannot write PATH: ..."). */
 #ifndef DB_DATA_IMAGE_IO_H
 #define DB_DATA_IMAGE_IO_H
 #include <stdint.h>

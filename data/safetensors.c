@@ -1,8 +1,12 @@
-/* safetensors (F32 only) writer and validating reader; atomic file writes. */
+/* safetensors (F32 only) writer and validating reader. The JSON header goes
+ * through jansson, the file through the atomic writer of file_io.h.
+ * db_fail may longjmp (tests trap it), so every failure first releases what
+ * it owns: JSON trees, the open file, partial results. */
 #include "safetensors.h"
-#include "../runtime/db.h"
+#include "file_io.h"
+#include "../runtime/base.h"
 #include <errno.h>
-#include <fcntl.h>
+#include <jansson.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -10,156 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/types.h>
-#include <unistd.h>
-
-static int host_is_le(void) {
-  const uint32_t one = 1;
-  unsigned char b;
-  memcpy(&b, &one, 1);
-  return b == 1;
-}
-
-static void swap4(void *p, size_t n) {
-  unsigned char *b = p;
-  for (size_t i = 0; i < n; i++, b += 4) {
-    unsigned char t0 = b[0], t1 = b[1];
-    b[0] = b[3]; b[1] = b[2]; b[2] = t1; b[3] = t0;
-  }
-}
-
-/* ================================================================ atomic writes */
-
-/* A file being written as PATH.tmp.<pid>; the first error is remembered and
- * reported by aw_commit, which removes the temporary file on failure. */
-typedef struct {
-  const char *prefix, *path; /* messages: "<prefix> <path>: ..." */
-  char *tmp;
-  FILE *fp;
-  int err;                   /* errno of the first failure, 0 if none */
-  const char *stage;         /* what failed: a format with one %s, the temporary name */
-} atomic_writer;
-
-/* Never fails by itself: a failure to create the file is reported by aw_commit,
- * so that callers have a single place where they may lose control. */
-static void aw_open(atomic_writer *w, const char *prefix, const char *path) {
-  memset(w, 0, sizeof *w);
-  w->prefix = prefix;
-  w->path = path;
-  size_t n = strlen(path) + 32;
-  w->tmp = malloc(n);
-  if (!w->tmp) db_fail("%s %s: out of memory", prefix, path);
-  snprintf(w->tmp, n, "%s.tmp.%ld", path, (long)getpid());
-  w->fp = fopen(w->tmp, "wb");
-  if (!w->fp) {
-    w->err = errno;
-    w->stage = "cannot create the temporary file %s";
-  }
-}
-
-static void aw_write(atomic_writer *w, const void *p, size_t n) {
-  if (w->err || !n) return;
-  errno = 0;
-  if (fwrite(p, 1, n, w->fp) != n) {
-    w->err = errno ? errno : EIO;
-    w->stage = "cannot write the temporary file %s";
-  }
-}
-
-/* float32 data, little-endian on any host */
-static void aw_write_f32(atomic_writer *w, const float *x, size_t n) {
-  if (host_is_le()) {
-    aw_write(w, x, n * sizeof *x);
-    return;
-  }
-  float chunk[1024];
-  for (size_t i = 0; i < n; i += 1024) {
-    size_t k = n - i < 1024 ? n - i : 1024;
-    memcpy(chunk, x + i, k * sizeof *x);
-    swap4(chunk, k);
-    aw_write(w, chunk, k * sizeof *x);
-  }
-}
-
-static void aw_step(atomic_writer *w, int failed, const char *stage) {
-  if (failed && !w->err) {
-    w->err = errno ? errno : EIO;
-    w->stage = stage;
-  }
-}
-
-/* fsync the directory holding path so that the rename itself is durable;
- * best effort (some file systems refuse to fsync directories). */
-static void fsync_parent(const char *path) {
-  char dir[PATH_MAX];
-  snprintf(dir, sizeof dir, "%s", path);
-  char *slash = strrchr(dir, '/');
-  if (!slash) snprintf(dir, sizeof dir, ".");
-  else if (slash == dir) dir[1] = 0;
-  else *slash = 0;
-  int fd = open(dir, O_RDONLY | O_DIRECTORY);
-  if (fd >= 0) {
-    (void)fsync(fd);
-    close(fd);
-  }
-}
-
-static void aw_commit(atomic_writer *w) {
-  if (w->fp) {
-    errno = 0;
-    aw_step(w, fflush(w->fp) != 0, "cannot flush the temporary file %s");
-    aw_step(w, fsync(fileno(w->fp)) != 0, "cannot fsync the temporary file %s");
-    aw_step(w, fclose(w->fp) != 0, "cannot close the temporary file %s");
-    aw_step(w, !w->err && rename(w->tmp, w->path) != 0, "cannot rename the temporary file %s over it");
-  }
-  if (w->err) {
-    char msg[PATH_MAX + 128];
-    int k = snprintf(msg, sizeof msg, w->stage, w->tmp);
-    if (k > 0 && (size_t)k < sizeof msg) snprintf(msg + k, sizeof msg - (size_t)k, ": %s", strerror(w->err));
-    if (w->fp) unlink(w->tmp); /* only a file we created */
-    free(w->tmp);
-    db_fail("%s %s: %s", w->prefix, w->path, msg);
-  }
-  free(w->tmp);
-  fsync_parent(w->path);
-}
-
-void atomic_write_file(const char *path, const void *data, size_t len) {
-  atomic_writer w;
-  aw_open(&w, "cannot write", path);
-  aw_write(&w, data, len);
-  aw_commit(&w);
-}
-
-char *read_text_file(const char *path, size_t *len) {
-  FILE *fp = fopen(path, "rb");
-  if (!fp) db_fail("cannot read %s: %s", path, strerror(errno));
-  size_t n = 0, cap = 4096;
-  char *buf = malloc(cap);
-  for (;;) {
-    if (!buf) {
-      fclose(fp);
-      db_fail("cannot read %s: out of memory", path);
-    }
-    n += fread(buf + n, 1, cap - 1 - n, fp);
-    if (n < cap - 1) break;
-    char *nb = realloc(buf, cap * 2);
-    if (!nb) free(buf);
-    buf = nb;
-    cap *= 2;
-  }
-  int bad = ferror(fp), e = errno;
-  fclose(fp);
-  if (bad) {
-    free(buf);
-    db_fail("cannot read %s: %s", path, strerror(e));
-  }
-  buf[n] = 0;
-  if (len) *len = n;
-  return buf;
-}
-
-/* ================================================================ st_write */
 
 /* elements of a shape, or SIZE_MAX if the byte count would overflow */
 static size_t shape_numel(int ndim, const long long *shape) {
@@ -171,6 +25,22 @@ static size_t shape_numel(int ndim, const long long *shape) {
   }
   return n;
 }
+
+static const char *jtype_name(const json_t *v) {
+  switch (json_typeof(v)) {
+  case JSON_OBJECT: return "object";
+  case JSON_ARRAY: return "array";
+  case JSON_STRING: return "string";
+  case JSON_INTEGER:
+  case JSON_REAL: return "number";
+  case JSON_TRUE:
+  case JSON_FALSE: return "boolean";
+  case JSON_NULL: return "null";
+  }
+  return "?";
+}
+
+/* ================================================================ st_write */
 
 static void check_input(const char *path, const st_tensor_in *t) {
   if (!t->name) db_fail("checkpoint %s: a tensor has no name", path);
@@ -193,41 +63,59 @@ static size_t in_numel(const st_tensor_in *t) {
   return n;
 }
 
-/* The JSON header, padded with spaces to a multiple of 8 bytes. It is parsed
- * back as a check: names must be valid UTF-8 and unique. */
-static json_buf build_header(const char *path, const st_tensor_in *t, int n, const char *const *kv, int n_meta) {
-  json_buf h = {0};
-  json_buf_printf(&h, "{");
-  if (n_meta > 0) {
-    json_buf_printf(&h, "\"__metadata__\":{");
-    for (int i = 0; i < n_meta; i++) {
-      json_buf_printf(&h, i ? "," : "");
-      json_buf_string(&h, kv[2 * i]);
-      json_buf_printf(&h, ":");
-      json_buf_string(&h, kv[2 * i + 1]);
+/* obj[key] = v (v's reference is taken, also on failure); 0, or -1 with a
+ * message in err if key is already there or not valid UTF-8. */
+static int set_unique(json_t *obj, const char *key, json_t *v, const char *kind, char *err, size_t errlen) {
+  if (!v) {
+    snprintf(err, errlen, "out of memory building the header");
+    return -1;
+  }
+  if (json_object_get(obj, key)) {
+    json_decref(v);
+    snprintf(err, errlen, "%s \"%.200s\" appears twice (must be unique)", kind, key);
+    return -1;
+  }
+  if (json_object_set_new(obj, key, v) != 0) {
+    snprintf(err, errlen, "%s \"%.200s\" is not valid UTF-8", kind, key);
+    return -1;
+  }
+  return 0;
+}
+
+/* The compact JSON header (jansson's json_dumps, free() it), keys in this
+ * order: "__metadata__" (if any), then the tensors. NULL with a message in
+ * err on invalid names or metadata. */
+static char *build_header(const st_tensor_in *t, int n, const char *const *kv, int n_meta, char *err, size_t errlen) {
+  json_t *root = json_object(), *meta = NULL;
+  int bad = !root;
+  if (bad) snprintf(err, errlen, "out of memory building the header");
+  if (!bad && n_meta > 0) {
+    meta = json_object();
+    bad = set_unique(root, "__metadata__", meta, "key", err, errlen);
+    for (int i = 0; !bad && i < n_meta; i++) {
+      json_t *v = json_string(kv[2 * i + 1]);
+      if (!v) {
+        snprintf(err, errlen, "metadata value of \"%.200s\" is not valid UTF-8", kv[2 * i]);
+        bad = 1;
+      } else bad = set_unique(meta, kv[2 * i], v, "metadata key", err, errlen);
     }
-    json_buf_printf(&h, "}");
   }
   unsigned long long off = 0;
-  for (int i = 0; i < n; i++) {
-    json_buf_printf(&h, i || n_meta > 0 ? "," : "");
-    json_buf_string(&h, t[i].name);
-    json_buf_printf(&h, ":{\"dtype\":\"F32\",\"shape\":[");
-    for (int d = 0; d < t[i].ndim; d++) json_buf_printf(&h, d ? ",%d" : "%d", t[i].shape[d]);
+  for (int i = 0; !bad && i < n; i++) {
     unsigned long long bytes = 4ull * in_numel(&t[i]);
-    json_buf_printf(&h, "],\"data_offsets\":[%llu,%llu]}", off, off + bytes);
+    json_t *shape = json_array(), *e = NULL;
+    for (int d = 0; shape && d < t[i].ndim; d++)
+      if (json_array_append_new(shape, json_integer(t[i].shape[d]))) json_decref(shape), shape = NULL;
+    if (shape)
+      e = json_pack("{s:s, s:o, s:[I,I]}", "dtype", "F32", "shape", shape, "data_offsets", (json_int_t)off,
+                    (json_int_t)(off + bytes));
+    bad = set_unique(root, t[i].name, e, "tensor name", err, errlen);
     off += bytes;
   }
-  json_buf_printf(&h, "}");
-  while (h.len % 8) json_buf_printf(&h, " ");
-  char err[512];
-  json_value *check = json_parse(h.data, h.len, err, sizeof err);
-  if (!check) {
-    json_buf_free(&h);
-    db_fail("checkpoint %s: invalid tensor names or metadata (names must be unique, valid UTF-8): %s", path, err);
-  }
-  json_free(check);
-  return h;
+  char *text = NULL;
+  if (!bad && !(text = json_dumps(root, JSON_COMPACT))) snprintf(err, errlen, "out of memory building the header");
+  json_decref(root);
+  return text;
 }
 
 void st_write(const char *path, const st_tensor_in *tensors, int n, const char *const *meta_kv, int n_meta) {
@@ -236,17 +124,22 @@ void st_write(const char *path, const st_tensor_in *tensors, int n, const char *
   for (int i = 0; i < 2 * n_meta; i++)
     if (!meta_kv[i]) db_fail("checkpoint %s: metadata pair %d has a NULL %s", path, i / 2, i % 2 ? "value" : "key");
   for (int i = 0; i < n; i++) check_input(path, &tensors[i]);
-  json_buf h = build_header(path, tensors, n, meta_kv, n_meta);
+  char err[512];
+  char *header = build_header(tensors, n, meta_kv, n_meta, err, sizeof err);
+  if (!header) db_fail("checkpoint %s: invalid tensor names or metadata: %s", path, err);
 
+  size_t len = strlen(header), padded = (len + 7) / 8 * 8; /* spaces up to a multiple of 8 */
+  static const char spaces[] = "        ";
   unsigned char len8[8];
-  for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((unsigned long long)h.len >> (8 * i));
-  atomic_writer w;
-  aw_open(&w, "checkpoint", path);
-  aw_write(&w, len8, 8);
-  aw_write(&w, h.data, h.len);
-  json_buf_free(&h);
-  for (int i = 0; i < n; i++) aw_write_f32(&w, tensors[i].data, in_numel(&tensors[i]));
-  aw_commit(&w);
+  put_le64(len8, padded);
+  atomic_file w;
+  atomic_open(&w, path, "checkpoint");
+  atomic_write(&w, len8, 8);
+  atomic_write(&w, header, len);
+  atomic_write(&w, spaces, padded - len);
+  free(header);
+  for (int i = 0; i < n; i++) atomic_write_le32(&w, tensors[i].data, in_numel(&tensors[i]));
+  atomic_commit(&w);
 }
 
 /* ================================================================ st_read */
@@ -254,7 +147,7 @@ void st_write(const char *path, const st_tensor_in *tensors, int n, const char *
 typedef struct {
   FILE *fp;
   char *header;
-  json_value *root;
+  json_t *root;
   st_file f;
   unsigned long long *begin, *end; /* data offsets per tensor, parallel to f.tensors */
   char err[1024];
@@ -280,64 +173,72 @@ static int read_header(reader *r, const char *path, unsigned long long *size, un
   unsigned char len8[8];
   if (*size < 8 || fread(len8, 1, 8, r->fp) != 8)
     return rfail(r, "file is %llu bytes, too short to hold the 8-byte header length (truncated?)", *size);
-  *hlen = 0;
-  for (int i = 7; i >= 0; i--) *hlen = *hlen << 8 | len8[i];
+  *hlen = get_le64(len8);
   if (*hlen > ST_MAX_HEADER)
     return rfail(r, "header length %llu exceeds the limit of %u bytes (corrupt or not a safetensors file)", *hlen,
                  ST_MAX_HEADER);
   if (*hlen > *size - 8)
     return rfail(r, "header length %llu is larger than the rest of the file (%llu bytes): truncated or corrupt",
                  *hlen, *size - 8);
-  r->header = malloc(*hlen + 1);
-  if (!r->header) return rfail(r, "out of memory for a %llu-byte header", *hlen);
+  r->header = db_malloc(*hlen + 1);
   errno = 0;
   if (fread(r->header, 1, *hlen, r->fp) != *hlen)
     return rfail(r, "reading the header failed: %s", errno ? strerror(errno) : "unexpected end of file");
-  char jerr[512];
-  r->root = json_parse(r->header, *hlen, jerr, sizeof jerr);
-  if (!r->root) return rfail(r, "invalid JSON header: %s", jerr);
-  if (r->root->type != JSON_OBJECT)
-    return rfail(r, "the header is a JSON %s, not an object", json_type_name(r->root->type));
+  /* trailing padding (spaces) is whitespace after the value: accepted by the
+   * EOF check; anything else after the object is an error. */
+  json_error_t jerr;
+  r->root = json_loadb(r->header, *hlen, JSON_REJECT_DUPLICATES, &jerr);
+  if (!r->root)
+    return rfail(r, "invalid JSON header: line %d, column %d (byte %d): %s", jerr.line, jerr.column, jerr.position,
+                 jerr.text);
+  if (!json_is_object(r->root)) return rfail(r, "the header is a JSON %s, not an object", jtype_name(r->root));
   return 0;
 }
 
 /* "__metadata__": an object of strings, copied into f.meta_kv */
-static int read_metadata(reader *r, const json_value *m) {
-  if (m->type != JSON_OBJECT) return rfail(r, "\"__metadata__\" is a JSON %s, not an object", json_type_name(m->type));
-  r->f.meta_kv = calloc(2 * m->n + 1, sizeof *r->f.meta_kv);
-  if (!r->f.meta_kv) return rfail(r, "out of memory");
-  for (size_t i = 0; i < m->n; i++) {
-    if (m->items[i].type != JSON_STRING)
-      return rfail(r, "\"__metadata__\" value of \"%.80s\" is a JSON %s, not a string", m->keys[i],
-                   json_type_name(m->items[i].type));
-    r->f.meta_kv[2 * i] = strdup(m->keys[i]);
-    r->f.meta_kv[2 * i + 1] = strdup(m->items[i].string);
+static int read_metadata(reader *r, json_t *m) {
+  if (!json_is_object(m)) return rfail(r, "\"__metadata__\" is a JSON %s, not an object", jtype_name(m));
+  r->f.meta_kv = db_calloc(2 * json_object_size(m) + 1, sizeof *r->f.meta_kv);
+  const char *key;
+  json_t *v;
+  json_object_foreach(m, key, v) {
+    if (!json_is_string(v))
+      return rfail(r, "\"__metadata__\" value of \"%.80s\" is a JSON %s, not a string", key, jtype_name(v));
+    r->f.meta_kv[2 * r->f.n_meta] = db_strdup(key);
+    r->f.meta_kv[2 * r->f.n_meta + 1] = db_strdup(json_string_value(v));
     r->f.n_meta++;
-    if (!r->f.meta_kv[2 * i] || !r->f.meta_kv[2 * i + 1]) return rfail(r, "out of memory");
   }
   return 0;
 }
 
+/* an integer in [lo, hi] */
+static int int_in(const json_t *v, long long lo, long long hi, long long *out) {
+  if (!json_is_integer(v)) return 0;
+  *out = json_integer_value(v);
+  return *out >= lo && *out <= hi;
+}
+
 /* One header entry: dtype, shape and data_offsets checked against each other. */
-static int read_entry(reader *r, const char *name, const json_value *e, st_tensor *t, unsigned long long *b,
+static int read_entry(reader *r, const char *name, json_t *e, st_tensor *t, unsigned long long *b,
                       unsigned long long *en) {
-  if (e->type != JSON_OBJECT) return rfail(r, "tensor '%.80s': entry is a JSON %s, not an object", name, json_type_name(e->type));
-  const char *dtype = json_str(json_get(e, "dtype"));
-  const json_value *shape = json_get(e, "shape"), *offs = json_get(e, "data_offsets");
+  if (!json_is_object(e)) return rfail(r, "tensor '%.80s': entry is a JSON %s, not an object", name, jtype_name(e));
+  const char *dtype = json_string_value(json_object_get(e, "dtype"));
+  json_t *shape = json_object_get(e, "shape"), *offs = json_object_get(e, "data_offsets");
   if (!dtype) return rfail(r, "tensor '%.80s': missing or non-string \"dtype\"", name);
   if (strcmp(dtype, "F32")) return rfail(r, "tensor '%.80s' has dtype %.20s; only F32 is supported", name, dtype);
-  if (!shape || shape->type != JSON_ARRAY) return rfail(r, "tensor '%.80s': missing or non-array \"shape\"", name);
-  if (shape->n > 4) return rfail(r, "tensor '%.80s' has %zu dimensions; at most 4 are supported", name, shape->n);
+  if (!json_is_array(shape)) return rfail(r, "tensor '%.80s': missing or non-array \"shape\"", name);
+  if (json_array_size(shape) > 4)
+    return rfail(r, "tensor '%.80s' has %zu dimensions; at most 4 are supported", name, json_array_size(shape));
   long long dims[4];
-  t->ndim = (int)shape->n;
+  t->ndim = (int)json_array_size(shape);
   for (int d = 0; d < t->ndim; d++) {
-    if (!json_int(&shape->items[d], &dims[d]) || dims[d] < 0 || dims[d] > INT_MAX)
+    if (!int_in(json_array_get(shape, (size_t)d), 0, INT_MAX, &dims[d]))
       return rfail(r, "tensor '%.80s': shape[%d] is not an integer in [0, %d]", name, d, INT_MAX);
     t->shape[d] = (int)dims[d];
   }
   long long o[2];
-  if (!offs || offs->type != JSON_ARRAY || offs->n != 2 || !json_int(&offs->items[0], &o[0]) ||
-      !json_int(&offs->items[1], &o[1]) || o[0] < 0 || o[1] < o[0])
+  if (!json_is_array(offs) || json_array_size(offs) != 2 || !int_in(json_array_get(offs, 0), 0, LLONG_MAX, &o[0]) ||
+      !int_in(json_array_get(offs, 1), o[0], LLONG_MAX, &o[1]))
     return rfail(r, "tensor '%.80s': \"data_offsets\" must be [begin, end] with integers 0 <= begin <= end", name);
   *b = (unsigned long long)o[0];
   *en = (unsigned long long)o[1];
@@ -348,22 +249,23 @@ static int read_entry(reader *r, const char *name, const json_value *e, st_tenso
   return 0;
 }
 
+/* every entry of the header, in file order */
 static int read_entries(reader *r) {
-  const json_value *root = r->root;
-  size_t n = root->n;
-  r->f.tensors = calloc(n + 1, sizeof *r->f.tensors);
-  r->begin = calloc(n + 1, sizeof *r->begin);
-  r->end = calloc(n + 1, sizeof *r->end);
-  if (!r->f.tensors || !r->begin || !r->end) return rfail(r, "out of memory");
-  for (size_t i = 0; i < n; i++) {
-    if (!strcmp(root->keys[i], "__metadata__")) {
-      if (read_metadata(r, &root->items[i])) return -1;
+  size_t n = json_object_size(r->root);
+  r->f.tensors = db_calloc(n + 1, sizeof *r->f.tensors);
+  r->begin = db_calloc(n + 1, sizeof *r->begin);
+  r->end = db_calloc(n + 1, sizeof *r->end);
+  const char *key;
+  json_t *v;
+  json_object_foreach(r->root, key, v) {
+    if (!strcmp(key, "__metadata__")) {
+      if (read_metadata(r, v)) return -1;
       continue;
     }
     st_tensor *t = &r->f.tensors[r->f.n];
-    if (!(t->name = strdup(root->keys[i]))) return rfail(r, "out of memory");
+    t->name = db_strdup(key);
     r->f.n++;
-    if (read_entry(r, t->name, &root->items[i], t, &r->begin[r->f.n - 1], &r->end[r->f.n - 1])) return -1;
+    if (read_entry(r, t->name, v, t, &r->begin[r->f.n - 1], &r->end[r->f.n - 1])) return -1;
   }
   return 0;
 }
@@ -391,16 +293,16 @@ static int check_layout(reader *r, unsigned long long *buf) {
   return 0;
 }
 
-/* Reads every tensor's bytes; the file position is at the start of the buffer. */
+/* Reads every tensor's bytes; the file position is at the start of the buffer.
+ * Sizes were checked against the file size, so allocations are bounded by it. */
 static int read_data(reader *r) {
   for (int i = 0; i < r->f.n; i++) {
     st_tensor *t = &r->f.tensors[i];
-    t->data = malloc((t->numel ? t->numel : 1) * sizeof *t->data);
-    if (!t->data) return rfail(r, "out of memory for tensor '%.80s' (%zu floats)", t->name, t->numel);
+    t->data = db_malloc((t->numel ? t->numel : 1) * sizeof *t->data);
     errno = 0;
     if (fread(t->data, sizeof *t->data, t->numel, r->fp) != t->numel)
       return rfail(r, "reading tensor '%.80s' failed: %s", t->name, errno ? strerror(errno) : "unexpected end of file");
-    if (!host_is_le()) swap4(t->data, t->numel);
+    le32_to_host(t->data, t->numel);
   }
   return 0;
 }
@@ -409,7 +311,7 @@ static int read_all(reader *r, const char *path) {
   unsigned long long size = 0, hlen = 0, buf = 0;
   if (read_header(r, path, &size, &hlen) || read_entries(r) || check_layout(r, &buf)) return -1;
   unsigned long long want = 8 + hlen + buf;
-  if (size < want)
+  if (want < buf || size < want) /* want < buf: the offsets wrapped around */
     return rfail(r, "file is truncated: %llu bytes, but the header describes %llu (8 + %llu header + %llu data)",
                  size, want, hlen, buf);
   if (size > want)
@@ -424,7 +326,7 @@ st_file st_read(const char *path) {
   int rc = read_all(&r, path);
   if (r.fp) fclose(r.fp);
   free(r.header);
-  json_free(r.root);
+  json_decref(r.root);
   free(r.begin);
   free(r.end);
   if (rc) {
