@@ -54,7 +54,7 @@ void dit_block_create(db_ctx *ctx, dit_block *b, dit_config cfg, const char *nam
   b->i_t_w2 = add2(ps, "t_embedder.mlp.2.weight", C, C, 1);
   b->i_t_b2 = add2(ps, "t_embedder.mlp.2.bias", C, 0, 0);
   b->i_y = add2(ps, "y_embedder.embedding_table.weight", cfg.n_classes + 1, C, 0);
-  b->i_layer = calloc((size_t)cfg.depth, sizeof *b->i_layer);
+  b->i_layer = db_calloc((size_t)cfg.depth, sizeof *b->i_layer);
   for (int l = 0; l < cfg.depth; l++) {
     for (int k = 0; k < DIT_NPARAMS; k++) {
       int nd, shape[2];
@@ -71,7 +71,7 @@ void dit_block_create(db_ctx *ctx, dit_block *b, dit_config cfg, const char *nam
   b->i_f_b = add2(ps, "final_layer.linear.bias", b->P, 0, 0);
   b->fixed = db_arena_new(ctx, "pos_embed");
   b->pos = db_new(b->fixed, 2, b->T, C, 0, 0);
-  float *pos = malloc(sizeof(float) * (size_t)b->T * C);
+  float *pos = db_malloc(sizeof(float) * (size_t)b->T * C);
   dit_sincos_2d(pos, cfg.img_h / p, cfg.img_w / p, C);
   db_upload(ctx, b->pos, pos);
   free(pos);
@@ -118,8 +118,8 @@ void dit_acts_alloc(db_ctx *ctx, dit_acts *a, const dit_block *b, int B, int tra
   db_arena *ar = a->arena;
   a->zin = db_new(ar, 4, B, c->in_ch, c->img_h, c->img_w);
   a->tokens = db_new(ar, 3, B, T, P, 0);
-  a->h = calloc((size_t)L + 1, sizeof *a->h);
-  a->layer = calloc((size_t)L, sizeof *a->layer);
+  a->h = db_calloc((size_t)L + 1, sizeof *a->h);
+  a->layer = db_calloc((size_t)L, sizeof *a->layer);
   for (int l = 0; l <= L; l++) a->h[l] = db_new(ar, 3, B, T, C, 0);
   for (int l = 0; l < L; l++) dit_layer_alloc_acts(ar, b->lcfg, B, T, &a->layer[l]);
   dit_workspace_alloc(ar, b->lcfg, B, T, &a->ws);

@@ -15,11 +15,11 @@ int param_add(param_set *ps, const char *name, int ndim, const int *shape, int d
   if (ps->arena_train) db_fail("param_add(%s): the set already has gradients", name);
   if (ps->n == ps->cap) {
     ps->cap = ps->cap ? 2 * ps->cap : 32;
-    ps->names = realloc(ps->names, (size_t)ps->cap * sizeof *ps->names);
-    ps->p = realloc(ps->p, (size_t)ps->cap * sizeof *ps->p);
-    ps->decay = realloc(ps->decay, (size_t)ps->cap * sizeof *ps->decay);
+    ps->names = db_realloc(ps->names, (size_t)ps->cap * sizeof *ps->names);
+    ps->p = db_realloc(ps->p, (size_t)ps->cap * sizeof *ps->p);
+    ps->decay = db_realloc(ps->decay, (size_t)ps->cap * sizeof *ps->decay);
   }
-  ps->names[ps->n] = strdup(name);
+  ps->names[ps->n] = db_strdup(name);
   ps->p[ps->n] = db_alloc(ps->arena_p, DB_F32, ndim, shape);
   ps->decay[ps->n] = decay;
   return ps->n++;
@@ -28,9 +28,9 @@ int param_add(param_set *ps, const char *name, int ndim, const int *shape, int d
 void param_set_alloc_training(param_set *ps) {
   if (ps->arena_train) return;
   ps->arena_train = db_arena_new(ps->ctx, "grads+moments");
-  ps->g = calloc((size_t)ps->n, sizeof *ps->g);
-  ps->m = calloc((size_t)ps->n, sizeof *ps->m);
-  ps->v = calloc((size_t)ps->n, sizeof *ps->v);
+  ps->g = db_calloc((size_t)ps->n, sizeof *ps->g);
+  ps->m = db_calloc((size_t)ps->n, sizeof *ps->m);
+  ps->v = db_calloc((size_t)ps->n, sizeof *ps->v);
   for (int i = 0; i < ps->n; i++) {
     ps->g[i] = db_alloc(ps->arena_train, DB_F32, ps->p[i].ndim, ps->p[i].shape);
     ps->m[i] = db_alloc(ps->arena_train, DB_F32, ps->p[i].ndim, ps->p[i].shape);

@@ -32,7 +32,7 @@ static void fill_info(db_device_info *info, cl_platform_id p, cl_device_id d, in
   clGetDeviceInfo(d, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof info->max_wg, &info->max_wg, NULL);
   size_t ext_len = 0;
   clGetDeviceInfo(d, CL_DEVICE_EXTENSIONS, 0, NULL, &ext_len);
-  char *ext = calloc(ext_len + 1, 1);
+  char *ext = db_calloc(ext_len + 1, 1);
   if (ext && clGetDeviceInfo(d, CL_DEVICE_EXTENSIONS, ext_len, ext, NULL) == CL_SUCCESS) {
     info->fp64 = strstr(ext, "cl_khr_fp64") != NULL;
     info->fp16 = strstr(ext, "cl_khr_fp16") != NULL;
@@ -46,16 +46,16 @@ db_device_info *db_list_devices(int *count) {
   cl_int err = clGetPlatformIDs(0, NULL, &np);
   if (err == -1001 || np == 0) return NULL; /* no ICD: an empty list, not a crash */
   CL_CHECK(err);
-  cl_platform_id *plats = calloc(np, sizeof *plats);
+  cl_platform_id *plats = db_calloc(np, sizeof *plats);
   CL_CHECK(clGetPlatformIDs(np, plats, NULL));
   db_device_info *list = NULL;
   int n = 0;
   for (cl_uint p = 0; p < np; p++) {
     cl_uint nd = 0;
     if (clGetDeviceIDs(plats[p], CL_DEVICE_TYPE_ALL, 0, NULL, &nd) != CL_SUCCESS || nd == 0) continue;
-    cl_device_id *devs = calloc(nd, sizeof *devs);
+    cl_device_id *devs = db_calloc(nd, sizeof *devs);
     CL_CHECK(clGetDeviceIDs(plats[p], CL_DEVICE_TYPE_ALL, nd, devs, NULL));
-    list = realloc(list, (size_t)(n + (int)nd) * sizeof *list);
+    list = db_realloc(list, (size_t)(n + (int)nd) * sizeof *list);
     for (cl_uint d = 0; d < nd; d++) fill_info(&list[n++], plats[p], devs[d], (int)p, (int)d);
     free(devs);
   }

@@ -92,7 +92,7 @@ static void resolve_pending(void) {
     int r = 0;
     while (r < n_rows && strcmp(rows[r].name, pending_name[i])) r++;
     if (r == n_rows) {
-      rows = realloc(rows, (size_t)(n_rows + 1) * sizeof *rows);
+      rows = db_realloc(rows, (size_t)(n_rows + 1) * sizeof *rows);
       memset(&rows[r], 0, sizeof *rows);
       snprintf(rows[r].name, sizeof rows[r].name, "%s", pending_name[i]);
       n_rows++;
@@ -107,7 +107,7 @@ static void resolve_pending(void) {
 cl_event *db_profile_event(db_ctx *ctx, const char *name) {
   if (!ctx->profiling) return NULL;
   if (n_pending == (int)(sizeof pending / sizeof *pending)) resolve_pending();
-  pending_name[n_pending] = strdup(name);
+  pending_name[n_pending] = db_strdup(name);
   return &pending[n_pending++];
 }
 

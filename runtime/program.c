@@ -73,8 +73,10 @@ static cl_program load_cached(db_ctx *ctx, const char *path) {
       fread(&size, sizeof size, 1, f) != 1 || fread(&sum, sizeof sum, 1, f) != 1 ||
       size == 0 || size > (1u << 30))
     goto done;
-  bin = malloc(size);
-  if (!bin || fread(bin, 1, size, f) != size || fgetc(f) != EOF) goto done;
+  struct stat st;
+  if (fstat(fileno(f), &st) != 0 || (uint64_t)st.st_size != 24 + size) goto done; /* before allocating */
+  bin = db_malloc(size);
+  if (fread(bin, 1, size, f) != size || fgetc(f) != EOF) goto done;
   if (fnv1a(0xcbf29ce484222325ULL, bin, size) != sum) goto done;
   cl_int status, err;
   size_t sz = size;
@@ -94,7 +96,7 @@ done:
 static void store_cached(db_ctx *ctx, cl_program prog, const char *path) {
   size_t size = 0;
   if (clGetProgramInfo(prog, CL_PROGRAM_BINARY_SIZES, sizeof size, &size, NULL) != CL_SUCCESS || !size) return;
-  unsigned char *bin = malloc(size);
+  unsigned char *bin = db_malloc(size);
   unsigned char *bins[1] = {bin};
   if (clGetProgramInfo(prog, CL_PROGRAM_BINARIES, sizeof bins, bins, NULL) != CL_SUCCESS) { free(bin); return; }
   mkdir_p(db_cache_dir());
@@ -120,7 +122,7 @@ cl_program db_compile(db_ctx *ctx, const db_cl_source *src) {
   if (err != CL_SUCCESS) {
     size_t len = 0;
     clGetProgramBuildInfo(prog, ctx->dev.device, CL_PROGRAM_BUILD_LOG, 0, NULL, &len);
-    char *log = calloc(len + 1, 1);
+    char *log = db_calloc(len + 1, 1);
     clGetProgramBuildInfo(prog, ctx->dev.device, CL_PROGRAM_BUILD_LOG, len, log, NULL);
     fprintf(stderr, "dblocks: build log of cl/%s.cl on %s:\n%s\n", src->name, ctx->dev.name, log);
     free(log);
@@ -132,7 +134,7 @@ cl_program db_compile(db_ctx *ctx, const db_cl_source *src) {
 static cl_program get_program(db_ctx *ctx, int index) {
   if (!ctx->programs) {
     ctx->n_programs = db_cl_source_count;
-    ctx->programs = calloc((size_t)db_cl_source_count, sizeof *ctx->programs);
+    ctx->programs = db_calloc((size_t)db_cl_source_count, sizeof *ctx->programs);
   }
   if (ctx->programs[index].prog) return ctx->programs[index].prog;
   const db_cl_source *src = &db_cl_sources[index];
@@ -172,9 +174,9 @@ cl_kernel db_kernel(db_ctx *ctx, const char *file, const char *kernel) {
   CL_CHECK(err);
   if (ctx->n_kernels == ctx->cap_kernels) {
     ctx->cap_kernels = ctx->cap_kernels ? 2 * ctx->cap_kernels : 64;
-    ctx->kernels = realloc(ctx->kernels, (size_t)ctx->cap_kernels * sizeof *ctx->kernels);
+    ctx->kernels = db_realloc(ctx->kernels, (size_t)ctx->cap_kernels * sizeof *ctx->kernels);
   }
-  ctx->kernels[ctx->n_kernels++] = (struct db_kernel_slot){db_cl_sources[idx].name, strdup(kernel), k};
+  ctx->kernels[ctx->n_kernels++] = (struct db_kernel_slot){db_cl_sources[idx].name, db_strdup(kernel), k};
   return k;
 }
 

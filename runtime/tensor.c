@@ -55,7 +55,7 @@ db_tensor db_view(db_tensor t, size_t elem_offset, int ndim, const int *shape) {
 }
 
 db_arena *db_arena_new(db_ctx *ctx, const char *name) {
-  db_arena *a = calloc(1, sizeof *a);
+  db_arena *a = db_calloc(1, sizeof *a);
   a->ctx = ctx;
   snprintf(a->name, sizeof a->name, "%s", name ? name : "arena");
   return a;
@@ -84,8 +84,8 @@ db_tensor db_alloc(db_arena *a, db_dtype dt, int ndim, const int *shape) {
   CL_CHECK(err);
   if (a->n == a->cap) {
     a->cap = a->cap ? 2 * a->cap : 16;
-    a->mems = realloc(a->mems, (size_t)a->cap * sizeof *a->mems);
-    a->sizes = realloc(a->sizes, (size_t)a->cap * sizeof *a->sizes);
+    a->mems = db_realloc(a->mems, (size_t)a->cap * sizeof *a->mems);
+    a->sizes = db_realloc(a->sizes, (size_t)a->cap * sizeof *a->sizes);
   }
   a->mems[a->n] = t.mem;
   a->sizes[a->n++] = bytes;

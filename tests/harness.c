@@ -54,7 +54,7 @@ void th_print_table(void) {
 
 /* ---- random numbers: Philox, so tests are reproducible */
 void th_rand(double *x, size_t n, uint64_t seed, double lo, double hi) {
-  float *f = malloc(n * sizeof *f);
+  float *f = db_malloc(n * sizeof *f);
   db_rng_uniform_host(f, n, seed, 0, 0.0f, 1.0f);
   for (size_t i = 0; i < n; i++) x[i] = lo + (hi - lo) * (double)f[i];
   free(f);
@@ -136,7 +136,7 @@ void th_add_out(th_op *op, const char *name, size_t n) {
 
 static double projected_loss(th_op *op, double **in, double **R) {
   double *out[TH_MAX];
-  for (int o = 0; o < op->n_out; o++) out[o] = calloc(op->out_n[o], sizeof(double));
+  for (int o = 0; o < op->n_out; o++) out[o] = db_calloc(op->out_n[o], sizeof(double));
   op->ref_fwd(op, in, out);
   double L = 0;
   for (int o = 0; o < op->n_out; o++) {
@@ -152,12 +152,12 @@ static void to_float(const double *d, float *f, size_t n) { for (size_t i = 0; i
 static void upload_input(th_op *op, int i, db_tensor t, const double *x) {
   size_t n = op->in_n[i];
   if (op->in_int[i]) {
-    int *v = malloc(n * sizeof *v);
+    int *v = db_malloc(n * sizeof *v);
     for (size_t j = 0; j < n; j++) v[j] = (int)x[j];
     db_upload(th_ctx, t, v);
     free(v);
   } else {
-    float *f = malloc(n * sizeof *f);
+    float *f = db_malloc(n * sizeof *f);
     to_float(x, f, n);
     db_upload(th_ctx, t, f);
     free(f);
@@ -175,7 +175,7 @@ void th_run_op(th_op *op) {
   /* 1. inputs */
   double *in[TH_MAX] = {0}, *R[TH_MAX] = {0}, *ref_out[TH_MAX] = {0}, *ref_din[TH_MAX] = {0};
   for (int i = 0; i < op->n_in; i++) {
-    in[i] = malloc(op->in_n[i] * sizeof(double));
+    in[i] = db_malloc(op->in_n[i] * sizeof(double));
     if (op->in_int[i]) {
       th_rand(in[i], op->in_n[i], seed + (uint64_t)i, 0, op->in_int[i]);
       for (size_t j = 0; j < op->in_n[i]; j++) in[i][j] = floor(in[i][j]);
@@ -184,10 +184,10 @@ void th_run_op(th_op *op) {
   }
   if (op->init) op->init(op, in);
   for (int o = 0; o < op->n_out; o++) {
-    R[o] = malloc(op->out_n[o] * sizeof(double));
+    R[o] = db_malloc(op->out_n[o] * sizeof(double));
     th_rand(R[o], op->out_n[o], seed + 100 + (uint64_t)o, -1, 1);
     if (op->out_nondiff[o]) memset(R[o], 0, op->out_n[o] * sizeof(double));
-    ref_out[o] = calloc(op->out_n[o], sizeof(double));
+    ref_out[o] = db_calloc(op->out_n[o], sizeof(double));
   }
   op->ref_fwd(op, in, ref_out);
 
@@ -202,7 +202,7 @@ void th_run_op(th_op *op) {
   double fwd_err = 0;
   int guards = 1;
   for (int o = 0; o < op->n_out; o++) {
-    float *f = malloc(op->out_n[o] * sizeof *f);
+    float *f = db_malloc(op->out_n[o] * sizeof *f);
     db_download(th_ctx, out_t[o], f);
     double e = th_rel_err(f, ref_out[o], op->out_n[o]);
     if (e > fwd_err) fwd_err = e;
@@ -222,11 +222,11 @@ void th_run_op(th_op *op) {
     float *base[TH_MAX] = {0};
     for (int i = 0; i < op->n_in; i++) {
       if (!op->in_diff[i]) continue;
-      ref_din[i] = calloc(op->in_n[i], sizeof(double));
+      ref_din[i] = db_calloc(op->in_n[i], sizeof(double));
       din_t[i] = th_tensor(arena, op->in_n[i]);
-      double *b = malloc(op->in_n[i] * sizeof(double));
+      double *b = db_malloc(op->in_n[i] * sizeof(double));
       th_rand(b, op->in_n[i], seed + 200 + (uint64_t)i, -0.5, 0.5);
-      base[i] = malloc(op->in_n[i] * sizeof(float));
+      base[i] = db_malloc(op->in_n[i] * sizeof(float));
       to_float(b, base[i], op->in_n[i]);
       db_upload(th_ctx, din_t[i], base[i]);
       free(b);
@@ -234,7 +234,7 @@ void th_run_op(th_op *op) {
     op->ref_bwd(op, in, R, ref_din);
     for (int o = 0; o < op->n_out; o++) {
       dout_t[o] = th_tensor(arena, op->out_n[o]);
-      float *f = malloc(op->out_n[o] * sizeof *f);
+      float *f = db_malloc(op->out_n[o] * sizeof *f);
       to_float(R[o], f, op->out_n[o]);
       db_upload(th_ctx, dout_t[o], f);
       free(f);
@@ -243,7 +243,7 @@ void th_run_op(th_op *op) {
     for (int i = 0; i < op->n_in; i++) {
       if (!op->in_diff[i]) continue;
       size_t n = op->in_n[i];
-      float *f = malloc(n * sizeof *f);
+      float *f = db_malloc(n * sizeof *f);
       db_download(th_ctx, din_t[i], f);
       for (size_t j = 0; j < n; j++) f[j] -= base[i][j]; /* what the op added */
       double e = th_rel_err(f, ref_din[i], n);
@@ -262,8 +262,8 @@ void th_run_op(th_op *op) {
       if (!op->in_diff[i]) continue;
       size_t n = op->in_n[i];
       int ns = (size_t)op->fd_samples < n ? op->fd_samples : (int)n;
-      double *fd = malloc((size_t)ns * sizeof(double)), *an = malloc((size_t)ns * sizeof(double));
-      double *pick = malloc((size_t)ns * sizeof(double));
+      double *fd = db_malloc((size_t)ns * sizeof(double)), *an = db_malloc((size_t)ns * sizeof(double));
+      double *pick = db_malloc((size_t)ns * sizeof(double));
       th_rand(pick, (size_t)ns, seed + 300 + (uint64_t)i, 0, (double)n);
       for (int s = 0; s < ns; s++) {
         size_t j = (ns == (int)n) ? (size_t)s : (size_t)pick[s];

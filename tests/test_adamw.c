@@ -32,7 +32,7 @@ static double ref_step(double **p, double **m, double **v, double **g, const siz
 }
 
 static double err_of(db_tensor t, const double *ref, size_t n) {
-  float *f = malloc(n * sizeof *f);
+  float *f = db_malloc(n * sizeof *f);
   db_download(th_ctx, t, f);
   double e = th_rel_err(f, ref, n);
   free(f);
@@ -40,7 +40,7 @@ static double err_of(db_tensor t, const double *ref, size_t n) {
 }
 
 static void upload_d(db_tensor t, const double *x, size_t n) {
-  float *f = malloc(n * sizeof *f);
+  float *f = db_malloc(n * sizeof *f);
   for (size_t i = 0; i < n; i++) f[i] = (float)x[i];
   db_upload(th_ctx, t, f);
   free(f);
@@ -56,10 +56,10 @@ static void run(const char *what, float clip, int expect_clipped) {
   double *p[NT], *m[NT], *v[NT], *g[NT];
   for (int t = 0; t < NT; t++) {
     size_t n = sizes[t];
-    p[t] = malloc(n * sizeof(double));
-    m[t] = calloc(n, sizeof(double));
-    v[t] = calloc(n, sizeof(double));
-    g[t] = malloc(n * sizeof(double));
+    p[t] = db_malloc(n * sizeof(double));
+    m[t] = db_calloc(n, sizeof(double));
+    v[t] = db_calloc(n, sizeof(double));
+    g[t] = db_malloc(n * sizeof(double));
     th_rand(p[t], n, 500 + (uint64_t)t, -1, 1);
     for (size_t i = 0; i < n; i++) p[t][i] = (float)p[t][i];
     P[t] = th_tensor(a, n);

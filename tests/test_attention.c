@@ -58,7 +58,7 @@ static void ref_fwd(th_op *op, double **in, double **out) {
   at_cfg *c = op->cfg;
   int T = c->T, hs = c->C / c->NH;
   const double *mask = c->mode == ATTN_MASK ? in[1] : NULL;
-  double *P = malloc((size_t)T * T * sizeof *P);
+  double *P = db_malloc((size_t)T * T * sizeof *P);
   for (int b = 0; b < c->B; b++)
     for (int h = 0; h < c->NH; h++) {
       ref_probs(c, in[0], mask, b, h, P);
@@ -78,7 +78,7 @@ static void ref_bwd(th_op *op, double **in, double **dout, double **din) {
   int T = c->T, C = c->C, hs = C / c->NH;
   double scale = 1.0 / sqrt((double)hs);
   const double *mask = c->mode == ATTN_MASK ? in[1] : NULL;
-  double *P = malloc((size_t)T * T * sizeof *P), *dP = malloc((size_t)T * T * sizeof *dP);
+  double *P = db_malloc((size_t)T * T * sizeof *P), *dP = db_malloc((size_t)T * T * sizeof *dP);
   for (int b = 0; b < c->B; b++)
     for (int h = 0; h < c->NH; h++) {
       ref_probs(c, in[0], mask, b, h, P);
@@ -139,7 +139,7 @@ static void dev_fwd(th_op *op, db_ctx *ctx, db_tensor *in, db_tensor *out) {
   if (c->mode != ATTN_MASK) return;
   /* exact zeros: att at masked (i,j), out rows of queries that see no key */
   size_t natt = (size_t)c->B * c->NH * T * T, nout = (size_t)c->B * T * c->C;
-  float *att = malloc(natt * sizeof *att), *o = malloc(nout * sizeof *o), *mask = malloc((size_t)T * T * sizeof *mask);
+  float *att = db_malloc(natt * sizeof *att), *o = db_malloc(nout * sizeof *o), *mask = db_malloc((size_t)T * T * sizeof *mask);
   db_download(ctx, out[1], att);
   db_download(ctx, out[0], o);
   db_download(ctx, in[1], mask);
@@ -213,7 +213,7 @@ static void run(int B, int T, int C, int NH, int mode) {
 
 static float max_abs_diff(db_ctx *ctx, db_tensor a, db_tensor b) {
   size_t n = db_numel(a);
-  float *x = malloc(n * sizeof *x), *y = malloc(n * sizeof *y), m = 0;
+  float *x = db_malloc(n * sizeof *x), *y = db_malloc(n * sizeof *y), m = 0;
   db_download(ctx, a, x);
   db_download(ctx, b, y);
   for (size_t i = 0; i < n; i++) {
@@ -238,8 +238,8 @@ static void causal_equals_tril_mask(int B, int T, int C, int NH) {
   db_tensor out[2], att[2], qkvr[2], dinp[2];
   db_tensor scratch = th_tensor(a, sec), dqkvr = th_tensor(a, 3 * sec), datt = th_tensor(a, n_att);
   size_t n_host = n_in > (size_t)T * T ? n_in : (size_t)T * T;
-  double *r = malloc(n_in * sizeof *r);
-  float *f = malloc(n_host * sizeof *f);
+  double *r = db_malloc(n_in * sizeof *r);
+  float *f = db_malloc(n_host * sizeof *f);
   th_rand(r, n_in, 77, -2, 2);
   for (size_t i = 0; i < n_in; i++) f[i] = (float)r[i];
   db_upload(ctx, inp, f);

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 
 static double loss_of(db_ctx *ctx, dit_block *b, dit_acts *a, const dit_inputs *in, const double *R, size_t n) {
-  float *d = malloc(n * sizeof *d);
+  float *d = db_malloc(n * sizeof *d);
   dit_block_forward(ctx, b, a, in);
   db_download(ctx, a->D, d);
   double L = 0;
@@ -45,8 +45,8 @@ void tests_dit(void) {
   in.labels = db_alloc(ar, DB_I32, 1, lshape);
   db_upload(th_ctx, in.labels, labels);
 
-  double *R = malloc((size_t)n * sizeof *R);
-  float *rf = malloc((size_t)n * sizeof *rf);
+  double *R = db_malloc((size_t)n * sizeof *R);
+  float *rf = db_malloc((size_t)n * sizeof *rf);
   th_rand(R, (size_t)n, 99, -1, 1);
   for (int i = 0; i < n; i++) rf[i] = (float)R[i];
   db_tensor dD = upload_vec(ar, rf, n);
@@ -58,7 +58,7 @@ void tests_dit(void) {
   const char *worst_name = "";
   for (int i = 0; i < b.ps.n; i++) {
     size_t m = db_numel(b.ps.p[i]);
-    float *p0 = malloc(m * sizeof *p0), *v = malloc(m * sizeof *v), *g = malloc(m * sizeof *g), *pt = malloc(m * sizeof *pt);
+    float *p0 = db_malloc(m * sizeof *p0), *v = db_malloc(m * sizeof *v), *g = db_malloc(m * sizeof *g), *pt = db_malloc(m * sizeof *pt);
     db_download(th_ctx, b.ps.p[i], p0);
     db_download(th_ctx, b.ps.g[i], g);
     db_rng_uniform_host(v, m, 1234, (uint64_t)i << 16, -1, 1);

@@ -35,12 +35,12 @@ static void ref_layer(double **in, double *out, shape_t s) {
   int B = s.B, T = s.T, C = s.C, NH = s.NH, hs = C / NH, N = B * T;
   const double *x = in[0], *c = in[1];
   double **p = in + 2;
-  double *cs = malloc(sizeof(double) * B * C), *mod = malloc(sizeof(double) * B * 6 * C);
-  double *m = malloc(sizeof(double) * N * C), *qkv = malloc(sizeof(double) * N * 3 * C);
-  double *y = malloc(sizeof(double) * N * C), *proj = malloc(sizeof(double) * N * C);
-  double *x1 = malloc(sizeof(double) * N * C), *h = malloc(sizeof(double) * N * 4 * C);
-  double *h2 = malloc(sizeof(double) * N * 4 * C), *f = malloc(sizeof(double) * N * C);
-  double *att = malloc(sizeof(double) * T);
+  double *cs = db_malloc(sizeof(double) * B * C), *mod = db_malloc(sizeof(double) * B * 6 * C);
+  double *m = db_malloc(sizeof(double) * N * C), *qkv = db_malloc(sizeof(double) * N * 3 * C);
+  double *y = db_malloc(sizeof(double) * N * C), *proj = db_malloc(sizeof(double) * N * C);
+  double *x1 = db_malloc(sizeof(double) * N * C), *h = db_malloc(sizeof(double) * N * 4 * C);
+  double *h2 = db_malloc(sizeof(double) * N * 4 * C), *f = db_malloc(sizeof(double) * N * C);
+  double *att = db_malloc(sizeof(double) * T);
   for (int i = 0; i < B * C; i++) cs[i] = c[i] / (1 + exp(-c[i]));
   ref_linear(mod, cs, p[DIT_ADA_W], p[DIT_ADA_B], B, C, 6 * C);
   ref_ln_mod(m, x, mod, 0, C, s);
@@ -83,7 +83,7 @@ static void ref_layer(double **in, double *out, shape_t s) {
 
 static double ref_loss(double **in, const double *R, shape_t s) {
   size_t n = (size_t)s.B * s.T * s.C;
-  double *out = malloc(n * sizeof *out), L = 0;
+  double *out = db_malloc(n * sizeof *out), L = 0;
   ref_layer(in, out, s);
   for (size_t i = 0; i < n; i++) L += R[i] * out[i];
   free(out);
@@ -116,10 +116,10 @@ static void run(shape_t s) {
     grad[2 + i] = g.t[i];
   }
   for (int i = 0; i < n_in; i++) {
-    in[i] = malloc(len[i] * sizeof(double));
+    in[i] = db_malloc(len[i] * sizeof(double));
     double r = i < 2 ? 1.0 : (i - 2) % 2 ? 0.2 : 0.5; /* gates must be non-zero for a real test */
     th_rand(in[i], len[i], 77 + (uint64_t)i, -r, r);
-    float *f = malloc(len[i] * sizeof *f);
+    float *f = db_malloc(len[i] * sizeof *f);
     for (size_t j = 0; j < len[i]; j++) f[j] = (float)in[i][j];
     db_upload(th_ctx, dev[i], f);
     free(f);
@@ -132,8 +132,8 @@ static void run(shape_t s) {
   db_tensor out = db_new(a, 3, B, T, C, 0), dout = db_new(a, 3, B, T, C, 0);
   dit_layer_forward(th_ctx, out, &acts, dev[0], dev[1], &p, &ws, cfg);
 
-  double *ref = malloc(nx * sizeof *ref), *R = malloc(nx * sizeof *R);
-  float *got = malloc(nx * sizeof *got), *rf = malloc(nx * sizeof *rf);
+  double *ref = db_malloc(nx * sizeof *ref), *R = db_malloc(nx * sizeof *R);
+  float *got = db_malloc(nx * sizeof *got), *rf = db_malloc(nx * sizeof *rf);
   ref_layer(in, ref, s);
   db_download(th_ctx, out, got);
   char name[200];
@@ -149,7 +149,7 @@ static void run(shape_t s) {
   double worst = 0;
   const char *worst_name = "";
   for (int i = 0; i < n_in; i++) {
-    float *gd = malloc(len[i] * sizeof *gd);
+    float *gd = db_malloc(len[i] * sizeof *gd);
     db_download(th_ctx, grad[i], gd);
     int ns = len[i] < 12 ? (int)len[i] : 12;
     double fd[12], an[12], pick[12];

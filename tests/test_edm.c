@@ -255,7 +255,7 @@ static void test_sampling(void) {
   /* KS test for every block of B = 3 with γ = 0.1 */
   const int n = 100000;
   const double crit = 1.63 / sqrt((double)n);
-  float *x = malloc((size_t)n * sizeof *x);
+  float *x = db_malloc((size_t)n * sizeof *x);
   double b[4];
   edm_partition(e, 3, EDM_PARTITION_EQUIPROB, b);
   for (int blk = 0; blk < 3; blk++) {

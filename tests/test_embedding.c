@@ -70,9 +70,9 @@ static void emb_determinism(void) {
   const int N = 5000, V = 300, C = 300;
   size_t nt = (size_t)V * C;
   db_arena *a = db_arena_new(th_ctx, "embedding determinism");
-  int *idx = malloc(N * sizeof *idx);
-  float *dout = malloc((size_t)N * C * sizeof *dout), *res = malloc(4 * nt * sizeof *res);
-  double *ref = calloc(nt, sizeof *ref), *u = malloc(N * sizeof *u);
+  int *idx = db_malloc(N * sizeof *idx);
+  float *dout = db_malloc((size_t)N * C * sizeof *dout), *res = db_malloc(4 * nt * sizeof *res);
+  double *ref = db_calloc(nt, sizeof *ref), *u = db_malloc(N * sizeof *u);
   th_rand(u, N, 7, 0, 1);
   for (int n = 0; n < N; n++) {
     int v = (int)(u[n] * u[n] * u[n] * V);

@@ -86,7 +86,7 @@ static void round_trip(int N, int Cin, int H, int W, int p) {
   snprintf(name, sizeof name, "patchify round trip N=%d Cin=%d H=%d W=%d p=%d", N, Cin, H, W, p);
   size_t n = (size_t)N * Cin * H * W;
   db_arena *a = db_arena_new(th_ctx, "patchify round trip");
-  float *img = malloc(n * sizeof *img), *tok = malloc(n * sizeof *tok), *back = malloc(n * sizeof *back);
+  float *img = db_malloc(n * sizeof *img), *tok = db_malloc(n * sizeof *tok), *back = db_malloc(n * sizeof *back);
   db_rng_normal_host(img, n, 42, 0);
   db_tensor tx = th_tensor(a, n), tt = th_tensor(a, n), ty = th_tensor(a, n);
   db_upload(th_ctx, tx, img);

@@ -7,8 +7,8 @@ static void run(size_t n, double lo, double hi) {
   char label[96], name[160];
   snprintf(label, sizeof label, "reduce n=%zu x in [%g,%g]", n, lo, hi);
   db_arena *a = db_arena_new(th_ctx, label);
-  double *x = malloc(n * sizeof *x);
-  float *xf = malloc(n * sizeof *xf);
+  double *x = db_malloc(n * sizeof *x);
+  float *xf = db_malloc(n * sizeof *xf);
   th_rand(x, n, 7000 + n, lo, hi);
   double ref_sum = 0, ref_sq = 0;
   for (size_t i = 0; i < n; i++) {

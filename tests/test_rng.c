@@ -17,7 +17,7 @@ void tests_rng(void) {
   th_check(kat, "rng: Philox4x32-10 matches the Random123 known answers", "mismatch");
 
   const size_t n = 100003;
-  float *h = malloc(n * sizeof *h), *d = malloc(n * sizeof *d);
+  float *h = db_malloc(n * sizeof *h), *d = db_malloc(n * sizeof *d);
   db_arena *a = db_arena_new(th_ctx, "rng");
   db_tensor t = db_new(a, 1, (int)n, 0, 0, 0);
   db_rng_uniform(th_ctx, t, 42, 7, -2.0f, 3.0f);
@@ -41,7 +41,7 @@ void tests_rng(void) {
   th_check(fabs(mean) < 0.02 && fabs(var - 1) < 0.02, "rng: normal mean 0 and variance 1", "mean %g var %g", mean, var);
 
   /* stream with offset k equals the stream with offset 0 from element 4k on */
-  float *s0 = malloc(40 * sizeof *s0), *s5 = malloc(20 * sizeof *s5);
+  float *s0 = db_malloc(40 * sizeof *s0), *s5 = db_malloc(20 * sizeof *s5);
   db_rng_uniform_host(s0, 40, 9, 0, 0, 1);
   db_rng_uniform_host(s5, 20, 9, 5, 0, 1);
   th_check(!memcmp(s0 + 20, s5, 20 * sizeof *s5), "rng: a counter offset of k skips 4k elements", "differ");

@@ -41,7 +41,7 @@ static int count_entries(const char *dir, const char *suffix) {
 
 static void test_cache(void) {
   const char *saved = getenv("DBLOCKS_CACHE_DIR");
-  char *saved_copy = saved ? strdup(saved) : NULL;
+  char *saved_copy = saved ? db_strdup(saved) : NULL;
   snprintf(cache_root, sizeof cache_root, "%s/dblocks-test-%d", saved ? saved : "/tmp", (int)getpid());
   set_cache("a");
 
@@ -157,7 +157,22 @@ static void test_arenas(void) {
   });
 }
 
+/* Checked allocation (runtime/base.h): a clear message instead of a NULL. */
+static void test_host_allocation(void) {
+  TH_EXPECT_ERROR("base: db_malloc of an impossible size fails naming it", "out of host memory: could not allocate",
+                  db_malloc((size_t)-1 / 2));
+  TH_EXPECT_ERROR("base: db_calloc whose count x size overflows fails clearly", "overflows the address space",
+                  db_calloc((size_t)-1 / 8, 16));
+  TH_EXPECT_ERROR("base: db_realloc of an impossible size fails naming it", "out of host memory",
+                  db_realloc(NULL, (size_t)-1 / 2));
+  char *p = db_malloc(0), *q = db_calloc(0, 4), *s = db_strdup("abc");
+  th_check(p && q && p != q && !strcmp(s, "abc"), "base: zero-size allocations are distinct non-NULL pointers; strdup copies",
+           "p %p q %p", (void *)p, (void *)q);
+  free(p); free(q); free(s);
+}
+
 void tests_runtime(void) {
+  test_host_allocation();
   test_devices();
   test_kernels();
   test_arenas();

@@ -70,7 +70,7 @@ static char *slurp(const char *path, size_t *n) {
   fseek(f, 0, SEEK_END);
   long len = ftell(f);
   fseek(f, 0, SEEK_SET);
-  char *b = malloc((size_t)len + 1);
+  char *b = db_malloc((size_t)len + 1);
   *n = fread(b, 1, (size_t)len, f);
   fclose(f);
   return b;
@@ -162,7 +162,7 @@ static void test_resume_and_blocks(const char *data) {
   int eq = 1;
   for (int i = 0; i < blk.ps.n; i++) {
     size_t n = db_numel(blk.ps.p[i]);
-    float *x = malloc(n * 4), *y = malloc(n * 4);
+    float *x = db_malloc(n * 4), *y = db_malloc(n * 4);
     db_download(th_ctx, blk.ps.p[i], x);
     db_download(th_ctx, blk2.ps.p[i], y);
     eq &= !memcmp(x, y, n * 4);
