@@ -137,7 +137,7 @@ void tests_cli(void) {
   expect("bench ops --quick --seconds 0.01", 0, "DiT layer fwd+bwd");
   expect("train --help", 0, "usage: dblocks train");
   expect("train --layers 7 --blocks 3 --out /nonexistent/x", 1, "--layers 7 must be a positive multiple of --blocks 3");
-  expect("train --blocks 0", 1, "--blocks 0: must be");
+  expect("train --blocks 0", 1, "--blocks is 0, must be");
   expect("train --partition zigzag", 1, "--partition zigzag: expected equiprob or uniform");
   expect("train --width 30 --heads 4", 1, "width 30 must be a positive multiple of 4");
   expect("train --data /nonexistent/fmnist --out /tmp/dblocks-cli-test-none", 1, "/nonexistent/fmnist");
