@@ -101,7 +101,7 @@ static void store_cached(db_ctx *ctx, cl_program prog, const char *path) {
   if (clGetProgramInfo(prog, CL_PROGRAM_BINARIES, sizeof bins, bins, NULL) != CL_SUCCESS) { free(bin); return; }
   mkdir_p(db_cache_dir());
   char tmp[1100];
-  snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
+  if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid()) >= sizeof tmp) { free(bin); return; }
   FILE *f = fopen(tmp, "wb");
   if (f) {
     uint64_t sz = size, sum = fnv1a(0xcbf29ce484222325ULL, bin, size);
