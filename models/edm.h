@@ -18,7 +18,7 @@
  *   - Invalid arguments end in db_fail with a message naming the problem. */
 #ifndef DB_EDM_H
 #define DB_EDM_H
-#include "../runtime/db.h"
+#include "../runtime/base.h"
 #include <stdint.h>
 
 typedef struct { double p_mean, p_std, sigma_min, sigma_max, sigma_data; } edm_config;
