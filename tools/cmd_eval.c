@@ -40,7 +40,7 @@ static void check_inputs(const char *samples, const float *images, int nd, const
   size_t px = (size_t)shape[nd - 2] * shape[nd - 1], bad;
   size_t first = eval_first_nonfinite(images, (size_t)n * px, &bad);
   if (bad)
-    db_fail("eval: %s holds %zu non-finite values (NaN or Inf), the first at index %zu (sample %zu)", samples, bad,
+    db_fail("eval: %s holds %zu non-finite value%s (NaN or Inf), the first at index %zu (sample %zu)", samples, bad, bad == 1 ? "" : "s",
             first, first / px);
   if (h > 0)
     for (int i = 0; i < n; i++)
