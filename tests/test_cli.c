@@ -115,9 +115,16 @@ static void test_eval_inputs(void) {
   PATHS("ok");
   npy_write_f32(s, img, 4, (int[]){N, 1, 28, 28});
   npy_write_i32(l, lab, 1, (int[]){N});
-  snprintf(args, sizeof args, "eval --samples %s", s);
+  char js[300];
+  snprintf(js, sizeof js, "%s/metrics.json", dir);
+  snprintf(args, sizeof args, "eval --samples %s --json %s", s, js);
   expect_as("cli: eval --samples of shape (4,1,28,28) reports a Frechet distance", args, 0,
             "Frechet distance (classifier features, vs test set):", NULL);
+  FILE *jf = fopen(js, "r");
+  char jtext[512] = "";
+  if (jf) { jtext[fread(jtext, 1, sizeof jtext - 1, jf)] = 0; fclose(jf); }
+  th_check(strstr(jtext, "\"frechet\": ") && strstr(jtext, "\"n_samples\": 4") && jtext[strlen(jtext) - 1] == '\n',
+           "cli: eval --json writes the metrics as one JSON object", "%s: '%s'", js, jtext);
 #undef PATHS
   nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }

@@ -74,12 +74,7 @@ int cmd_demo(int argc, char **argv) {
          100 * r.cond_acc, n, 100 * r.clf_test_acc);
   char mpath[1100];
   snprintf(mpath, sizeof mpath, "%s/metrics.json", out);
-  FILE *f = fopen(mpath, "w");
-  if (f) {
-    fprintf(f, "{\"frechet\": %.6g, \"cond_acc\": %.6g, \"n_samples\": %d, \"classifier_test_acc\": %.6g, \"wall_s\": %.1f}\n",
-            r.frechet, r.cond_acc, n, r.clf_test_acc, db_now() - t0);
-    fclose(f);
-  }
+  eval_write_json(mpath, &r, db_now() - t0);
   printf("done in %.0f s\n  samples grid: %s/samples.png\n  metrics:      %s\n", db_now() - t0, out, mpath);
   free(images);
   free(labels);

@@ -113,13 +113,7 @@ int cmd_eval(int argc, char **argv) {
   printf("  Frechet distance (classifier features, vs test set): %.3f\n", r.frechet);
   printf("  conditional accuracy: %.1f %% (chance 10 %%)\n", 100 * r.cond_acc);
   printf("  classifier test accuracy: %.2f %% (%s)\n", 100 * r.clf_test_acc, clf_path);
-  if (json) {
-    FILE *f = fopen(json, "w");
-    if (!f) db_fail("eval: cannot write %s", json);
-    fprintf(f, "{\"frechet\": %.6g, \"cond_acc\": %.6g, \"n_samples\": %d, \"classifier_test_acc\": %.6g}\n",
-            r.frechet, r.cond_acc, r.n_samples, r.clf_test_acc);
-    fclose(f);
-  }
+  if (json) eval_write_json(json, &r, -1);
   free(images);
   free(labels);
   clf_free(clf);

@@ -1,4 +1,6 @@
 #include "eval_util.h"
+#include "../data/file_io.h"
+#include <jansson.h>
 #include "../data/idx.h"
 #include "../models/classifier.h"
 #include "../models/frechet.h"
@@ -102,4 +104,17 @@ eval_result eval_samples(db_ctx *ctx, classifier *clf, const char *data_dir, con
     db_fail("eval: the Frechet distance is %g, not a number: the classifier's features of the samples or of the "
             "test set hold NaN or Inf", r.frechet);
   return r;
+}
+
+void eval_write_json(const char *path, const eval_result *r, double wall_s) {
+  json_t *o = json_pack("{s:f, s:f, s:i, s:f}", "frechet", r->frechet, "cond_acc", r->cond_acc, "n_samples",
+                        r->n_samples, "classifier_test_acc", r->clf_test_acc);
+  if (wall_s >= 0) json_object_set_new(o, "wall_s", json_real(wall_s));
+  char *text = json_dumps(o, JSON_REAL_PRECISION(6));
+  json_decref(o);
+  if (!text) db_fail("cannot format the metrics for %s", path);
+  size_t len = strlen(text);
+  text[len] = '\n'; /* replaces the NUL: len + 1 bytes with a final newline */
+  atomic_write_file(path, text, len + 1);
+  free(text);
 }

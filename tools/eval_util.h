@@ -24,6 +24,9 @@ const char *eval_default_classifier_path(void);
  * overflowed) instead of reporting it. */
 eval_result eval_samples(db_ctx *ctx, struct classifier *clf, const char *data_dir, const float *images,
                          const int *labels, int n);
+/* The metrics as a JSON object written atomically to path (with "wall_s"
+ * when wall_s >= 0): `eval --json` and the demo's metrics.json. */
+void eval_write_json(const char *path, const eval_result *r, double wall_s);
 /* Index of the first value among count that is NaN or +-Inf (count if none);
  * *bad is set to how many there are. */
 size_t eval_first_nonfinite(const float *x, size_t count, size_t *bad);
