@@ -305,10 +305,16 @@ int th_cli_run(const char *args, char *out, size_t n) {
   return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-void th_cli_expect(const char *args, int want_rc, const char *needle) {
+void th_cli_expect_as(const char *name, const char *args, int want_rc, const char *needle, const char *absent) {
   static char out[1 << 16];
   int rc = th_cli_run(args, out, sizeof out);
-  char name[600];
-  snprintf(name, sizeof name, "cli: dblocks %s -> exit %d, says \"%s\"", args, want_rc, needle);
-  th_check(rc == want_rc && strstr(out, needle) != NULL, name, "exit %d, output:\n%s", rc, out);
+  char label[600];
+  if (!name) {
+    snprintf(label, sizeof label, "cli: dblocks %s -> exit %d, says \"%s\"", args, want_rc, needle);
+    name = label;
+  }
+  th_check(rc == want_rc && strstr(out, needle) != NULL && !(absent && strstr(out, absent)), name,
+           "exit %d, output:\n%s", rc, out);
 }
+
+void th_cli_expect(const char *args, int want_rc, const char *needle) { th_cli_expect_as(NULL, args, want_rc, needle, NULL); }

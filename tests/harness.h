@@ -73,7 +73,9 @@ void th_print_table(void);
 /* Runs `dblocks ARGS` (the binary in DBLOCKS_BIN, set by `make test`) with
  * stderr joined to stdout; returns its exit status, output in out. */
 int th_cli_run(const char *args, char *out, size_t n);
-/* th_check that it exits with want_rc and its output contains needle. */
+/* th_check that it exits with want_rc, its output contains needle and (if
+ * non-NULL) not absent; name: the check's label (NULL: built from the arguments). */
+void th_cli_expect_as(const char *name, const char *args, int want_rc, const char *needle, const char *absent);
 void th_cli_expect(const char *args, int want_rc, const char *needle);
 
 #endif

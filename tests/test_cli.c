@@ -7,35 +7,6 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
-static int run_cli(const char *args, char *out, size_t n) {
-  const char *bin = getenv("DBLOCKS_BIN");
-  char cmd[1024];
-  snprintf(cmd, sizeof cmd, "%s %s 2>&1", bin ? bin : "build/dblocks", args);
-  FILE *p = popen(cmd, "r");
-  if (!p) return -1;
-  size_t len = fread(out, 1, n - 1, p);
-  out[len] = 0;
-  int st = pclose(p);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-/* Runs `dblocks args`: exit status want_rc, output containing needle and (if
- * non-NULL) not containing absent. name: the check's label (NULL: built from
- * the arguments). */
-static void expect_as(const char *name, const char *args, int want_rc, const char *needle, const char *absent) {
-  static char out[1 << 16];
-  int rc = run_cli(args, out, sizeof out);
-  char label[300];
-  if (!name) {
-    snprintf(label, sizeof label, "cli: dblocks %s -> exit %d, says \"%s\"", args, want_rc, needle);
-    name = label;
-  }
-  th_check(rc == want_rc && strstr(out, needle) != NULL && !(absent && strstr(out, absent)), name,
-           "exit %d, output:\n%s", rc, out);
-}
-
-static void expect(const char *args, int want_rc, const char *needle) { expect_as(NULL, args, want_rc, needle, NULL); }
-
 static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw) {
   (void)st; (void)flag; (void)ftw;
   return remove(p);
@@ -61,21 +32,21 @@ static void test_eval_inputs(void) {
   npy_write_i32(l, lab, 1, (int[]){2});
   snprintf(args, sizeof args, "eval --samples %s", s);
   snprintf(needle, sizeof needle, "%s has shape (2, 3); expected (n, 1, 28, 28) or (n, 28, 28)", s);
-  expect_as("cli: eval refuses samples of shape (2,3), naming the file, its shape and the expected shape", args, 1,
+  th_cli_expect_as("cli: eval refuses samples of shape (2,3), naming the file, its shape and the expected shape", args, 1,
             needle, NULL);
   PATHS("small");
   npy_write_f32(s, img, 3, (int[]){10, 14, 14});
   npy_write_i32(l, (int32_t[10]){0}, 1, (int[]){10});
   snprintf(args, sizeof args, "eval --samples %s", s);
   snprintf(needle, sizeof needle, "%s has shape (10, 14, 14); expected (n, 1, 28, 28) or (n, 28, 28)", s);
-  expect_as("cli: eval refuses 14x14 samples (10,14,14), naming the file, its shape and the expected shape", args, 1,
+  th_cli_expect_as("cli: eval refuses 14x14 samples (10,14,14), naming the file, its shape and the expected shape", args, 1,
             needle, NULL);
   PATHS("chan");
   npy_write_f32(s, img, 4, (int[]){2, 2, 28, 14});
   npy_write_i32(l, lab, 1, (int[]){2});
   snprintf(args, sizeof args, "eval --samples %s", s);
   snprintf(needle, sizeof needle, "%s has shape (2, 2, 28, 14); expected (n, 1, 28, 28) or (n, 28, 28)", s);
-  expect_as("cli: eval refuses samples of shape (2,2,28,14)", args, 1, needle, NULL);
+  th_cli_expect_as("cli: eval refuses samples of shape (2,2,28,14)", args, 1, needle, NULL);
 
   /* labels: rank, count, range */
   PATHS("good");
@@ -83,20 +54,20 @@ static void test_eval_inputs(void) {
   npy_write_i32(l, lab, 2, (int[]){2, 2});
   snprintf(args, sizeof args, "eval --samples %s", s);
   snprintf(needle, sizeof needle, "%s has shape (2, 2); expected (4): one label per sample of %s", l, s);
-  expect_as("cli: eval refuses a 2-D labels file, naming it, its shape and the expected shape", args, 1, needle, NULL);
+  th_cli_expect_as("cli: eval refuses a 2-D labels file, naming it, its shape and the expected shape", args, 1, needle, NULL);
   npy_write_i32(l, lab, 1, (int[]){3});
   snprintf(needle, sizeof needle, "%s has shape (3); expected (4): one label per sample of %s", l, s);
-  expect_as("cli: eval refuses 3 labels for 4 samples", args, 1, needle, NULL);
+  th_cli_expect_as("cli: eval refuses 3 labels for 4 samples", args, 1, needle, NULL);
   char l2[300];
   snprintf(l2, sizeof l2, "%s/range_labels.npy", dir);
   npy_write_i32(l2, (int32_t[N]){0, 3, 10, 1}, 1, (int[]){N});
   snprintf(args, sizeof args, "eval --samples %s --labels %s", s, l2);
   snprintf(needle, sizeof needle, "%s: label 10 at index 2 is outside 0..9", l2);
-  expect_as("cli: eval refuses label 10 of a 10-class classifier, naming the file, index and value", args, 1, needle,
+  th_cli_expect_as("cli: eval refuses label 10 of a 10-class classifier, naming the file, index and value", args, 1, needle,
             NULL);
   npy_write_i32(l2, (int32_t[N]){0, 3, 1, -1}, 1, (int[]){N});
   snprintf(needle, sizeof needle, "%s: label -1 at index 3 is outside 0..9", l2);
-  expect_as("cli: eval refuses a negative label, naming the file, index and value", args, 1, needle, NULL);
+  th_cli_expect_as("cli: eval refuses a negative label, naming the file, index and value", args, 1, needle, NULL);
 
   /* non-finite samples were scored as a perfect Frechet distance 0 */
   PATHS("nan");
@@ -108,7 +79,7 @@ static void test_eval_inputs(void) {
   img[1000] = img[2000] = img[3000] = 0;
   snprintf(args, sizeof args, "eval --samples %s", s);
   snprintf(needle, sizeof needle, "%s holds 3 non-finite values (NaN or Inf), the first at index 1000 (sample 1)", s);
-  expect_as("cli: eval refuses samples holding NaN/Inf, naming how many and the first index", args, 1, needle,
+  th_cli_expect_as("cli: eval refuses samples holding NaN/Inf, naming how many and the first index", args, 1, needle,
             "Frechet distance");
 
   /* a well-formed (n,1,28,28) file with its default labels path is evaluated */
@@ -118,7 +89,7 @@ static void test_eval_inputs(void) {
   char js[300];
   snprintf(js, sizeof js, "%s/metrics.json", dir);
   snprintf(args, sizeof args, "eval --samples %s --json %s", s, js);
-  expect_as("cli: eval --samples of shape (4,1,28,28) reports a Frechet distance", args, 0,
+  th_cli_expect_as("cli: eval --samples of shape (4,1,28,28) reports a Frechet distance", args, 0,
             "Frechet distance (classifier features, vs test set):", NULL);
   FILE *jf = fopen(js, "r");
   char jtext[512] = "";
@@ -130,29 +101,29 @@ static void test_eval_inputs(void) {
 }
 
 void tests_cli(void) {
-  expect("--help", 0, "commands:");
-  expect("", 2, "usage: dblocks");
-  expect("frobnicate", 2, "unknown command 'frobnicate'");
-  expect("devices", 0, "0:0");
-  expect("devices --help", 0, "usage: dblocks devices");
-  expect("bench", 1, "say what to benchmark");
-  expect("bench ops --device 9:9", 1, "no device 9:9");
-  expect("bench ops --device gpu", 1, "bad device 'gpu'");
-  expect("bench ops --batch abc", 1, "option --batch wants an integer, got 'abc'");
-  expect("bench ops --bogus", 1, "unknown option '--bogus'");
-  expect("bench ops --batch", 1, "option --batch needs a value");
-  expect("bench ops --quick --seconds 0.01", 0, "DiT layer fwd+bwd");
-  expect("train --help", 0, "usage: dblocks train");
-  expect("train --layers 7 --blocks 3 --out /nonexistent/x", 1, "--layers 7 must be a positive multiple of --blocks 3");
-  expect("train --blocks 0", 1, "--blocks is 0, must be");
-  expect("train --partition zigzag", 1, "--partition zigzag: expected equiprob or uniform");
-  expect("train --width 30 --heads 4", 1, "width 30 must be a positive multiple of 4");
-  expect("train --data /nonexistent/fmnist --out /tmp/dblocks-cli-test-none", 1, "/nonexistent/fmnist");
-  expect("sample --run /nonexistent/run", 1, "cannot read /nonexistent/run/manifest.json");
-  expect("sample --sampler rk4 --run /nonexistent/run", 1, "--sampler rk4: expected euler or heun");
-  expect("eval", 1, "give exactly one of --run DIR or --samples FILE.npy");
-  expect("eval --samples /nonexistent/s.npy --classifier /nonexistent/c.safetensors --data /nonexistent/d", 1, "/nonexistent");
-  expect("bench train --layers 5 --blocks 2", 1, "--layers 5 must be a positive multiple of --blocks 2");
-  expect_as("cli: eval --help says \"90.1 %\" (not \"%%\")", "eval --help", 0, "90.1 % test accuracy", "%%");
+  th_cli_expect("--help", 0, "commands:");
+  th_cli_expect("", 2, "usage: dblocks");
+  th_cli_expect("frobnicate", 2, "unknown command 'frobnicate'");
+  th_cli_expect("devices", 0, "0:0");
+  th_cli_expect("devices --help", 0, "usage: dblocks devices");
+  th_cli_expect("bench", 1, "say what to benchmark");
+  th_cli_expect("bench ops --device 9:9", 1, "no device 9:9");
+  th_cli_expect("bench ops --device gpu", 1, "bad device 'gpu'");
+  th_cli_expect("bench ops --batch abc", 1, "option --batch wants an integer, got 'abc'");
+  th_cli_expect("bench ops --bogus", 1, "unknown option '--bogus'");
+  th_cli_expect("bench ops --batch", 1, "option --batch needs a value");
+  th_cli_expect("bench ops --quick --seconds 0.01", 0, "DiT layer fwd+bwd");
+  th_cli_expect("train --help", 0, "usage: dblocks train");
+  th_cli_expect("train --layers 7 --blocks 3 --out /nonexistent/x", 1, "--layers 7 must be a positive multiple of --blocks 3");
+  th_cli_expect("train --blocks 0", 1, "--blocks is 0, must be");
+  th_cli_expect("train --partition zigzag", 1, "--partition zigzag: expected equiprob or uniform");
+  th_cli_expect("train --width 30 --heads 4", 1, "width 30 must be a positive multiple of 4");
+  th_cli_expect("train --data /nonexistent/fmnist --out /tmp/dblocks-cli-test-none", 1, "/nonexistent/fmnist");
+  th_cli_expect("sample --run /nonexistent/run", 1, "cannot read /nonexistent/run/manifest.json");
+  th_cli_expect("sample --sampler rk4 --run /nonexistent/run", 1, "--sampler rk4: expected euler or heun");
+  th_cli_expect("eval", 1, "give exactly one of --run DIR or --samples FILE.npy");
+  th_cli_expect("eval --samples /nonexistent/s.npy --classifier /nonexistent/c.safetensors --data /nonexistent/d", 1, "/nonexistent");
+  th_cli_expect("bench train --layers 5 --blocks 2", 1, "--layers 5 must be a positive multiple of --blocks 2");
+  th_cli_expect_as("cli: eval --help says \"90.1 %\" (not \"%%\")", "eval --help", 0, "90.1 % test accuracy", "%%");
   test_eval_inputs();
 }
