@@ -107,8 +107,14 @@ void manifest_read(const char *dir, run_config *rc) {
     json_decref(root);
     db_fail("manifest %s: not a dblocks manifest (format \"%s\")", path, got);
   }
+  /* a failure below frees the tree before it is reported */
+  jmp_buf cleanup, *outer = db_trap_errors(&cleanup);
+  if (setjmp(cleanup)) {
+    db_trap_errors(outer);
+    json_decref(root);
+    db_fail_again();
+  }
   run_config_defaults(rc);
-  /* db_fail may longjmp out of here in tests: the tree is leaked then, never used */
   for (int i = 0; i < run_field_count; i++) {
     const run_field *f = &run_fields[i];
     const json_t *sec = need(root, f->section, path, "(top)");
@@ -125,6 +131,7 @@ void manifest_read(const char *dir, run_config *rc) {
     if (!json_is_number(json_array_get(jb, (size_t)k)) || fabs(b - rc->bounds[k]) > 1e-9 * rc->bounds[k])
       db_fail("manifest %s: partition bound %d is %.10g, the configuration gives %.10g", path, k, b, rc->bounds[k]);
   }
+  db_trap_errors(outer);
   json_decref(root);
 }
 

@@ -10,7 +10,11 @@
 static char last_error[2048];
 static jmp_buf *trap;
 
-void db_trap_errors(jmp_buf *t) { trap = t; }
+jmp_buf *db_trap_errors(jmp_buf *t) {
+  jmp_buf *previous = trap;
+  trap = t;
+  return previous;
+}
 const char *db_last_error(void) { return last_error; }
 
 _Noreturn void db_fail(const char *fmt, ...) {
@@ -18,6 +22,12 @@ _Noreturn void db_fail(const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(last_error, sizeof last_error, fmt, ap);
   va_end(ap);
+  if (trap) longjmp(*trap, 1);
+  fprintf(stderr, "dblocks: error: %s\n", last_error);
+  exit(1);
+}
+
+_Noreturn void db_fail_again(void) {
   if (trap) longjmp(*trap, 1);
   fprintf(stderr, "dblocks: error: %s\n", last_error);
   exit(1);

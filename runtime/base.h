@@ -14,8 +14,11 @@
 _Noreturn void db_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 const char *db_last_error(void);
 /* Tests and fuzz harnesses: while a trap is set, db_fail longjmps to it
- * instead of exiting. NULL removes the trap. */
-void db_trap_errors(jmp_buf *trap);
+ * instead of exiting. NULL removes the trap. Returns the previous trap, so
+ * code that must clean up on failure can set its own and restore it. */
+jmp_buf *db_trap_errors(jmp_buf *trap);
+/* Fails again with the message of the last db_fail (after a clean-up). */
+_Noreturn void db_fail_again(void);
 
 /* ---------------------------------------------------------------- allocation */
 /* malloc/calloc/realloc/strdup that never return NULL: out of host memory is
