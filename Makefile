@@ -62,6 +62,39 @@ demo: all
 bench: all
 	$(RUN_ENV) ./$(BUILD)/dblocks bench ops
 
+# ---- make test-asan: the whole suite built with AddressSanitizer + UBSan in
+# build-asan (the CLI the tests run, DBLOCKS_BIN, is the sanitized one too).
+# Options and why: docs/testing.md. Run by .ci/run after make test.
+ASAN_BUILD   = build-asan
+ASAN_CFLAGS  = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+ASAN_OPTS    = detect_leaks=0:allocator_may_return_null=1:detect_stack_use_after_return=1:strict_string_checks=1:exitcode=66
+UBSAN_OPTS   = halt_on_error=1:print_stacktrace=1:exitcode=66
+.PHONY: test-asan
+test-asan:
+	CFLAGS="$(ASAN_CFLAGS)" ASAN_OPTIONS="$(ASAN_OPTS)" UBSAN_OPTIONS="$(UBSAN_OPTS)" $(MAKE) BUILD=$(ASAN_BUILD) test
+
+# ---- make fuzz: libFuzzer harnesses of the file parsers (tests/fuzz/), by hand,
+# not in CI. clang builds the library and the harnesses in build-fuzz; the seed
+# corpora come from the CLI (tests/fuzz/seeds.sh, once); each fuzzer then runs
+# FUZZ_SECONDS. One alone: make fuzz FUZZ_TARGETS=npy FUZZ_SECONDS=600.
+FUZZ_CC      = clang
+FUZZ_BUILD   = build-fuzz
+FUZZ_CFLAGS  = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_TARGETS = idx npy safetensors manifest
+FUZZ_SECONDS = 60
+# manifest_read leaks its JSON tree when db_fail longjmps (by design, see models/manifest.c)
+FUZZ_ASAN_manifest = detect_leaks=0
+.PHONY: fuzz fuzz-build
+fuzz: fuzz-build all
+	@test -f $(FUZZ_BUILD)/corpus/.seeded || { $(RUN_ENV) sh tests/fuzz/seeds.sh $(BUILD)/dblocks $(FUZZ_BUILD)/corpus && touch $(FUZZ_BUILD)/corpus/.seeded; }
+	FUZZ_ASAN_manifest="$(FUZZ_ASAN_manifest)" sh tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+fuzz-build:
+	@command -v $(FUZZ_CC) >/dev/null || { echo "make fuzz needs clang and libFuzzer: apt-get install clang libclang-rt-14-dev" >&2; exit 1; }
+	CFLAGS="$(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link" $(MAKE) BUILD=$(FUZZ_BUILD) CC=$(FUZZ_CC) $(FUZZ_BUILD)/libdblocks.a
+	$(MAKE) $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_BUILD)/libdblocks.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -std=c11 -D_GNU_SOURCE -Wall -Wextra -o $@ $< $(FUZZ_BUILD)/libdblocks.a $(LDLIBS)
+
 clean:
 	rm -rf $(BUILD)
 
