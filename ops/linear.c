@@ -1,6 +1,6 @@
-/* Linear layer on CLBlast (row-major, explicit leading dimensions).
+/* Linear layer on gemm() (row-major, explicit leading dimensions).
  * out = inp @ W^T + b; the weight gradient is one GEMM over all N = batch x
- * tokens rows; the bias gradient is a GEMV of dout^T with a ones vector. */
+ * tokens rows; the bias gradient is a column sum of dout. */
 #include "ops.h"
 
 static void check_shapes(const char *op, db_tensor a, db_tensor b, db_tensor w, db_tensor bias, int N, int IC,
@@ -15,10 +15,7 @@ static void check_shapes(const char *op, db_tensor a, db_tensor b, db_tensor w, 
 void linear_forward(db_ctx *ctx, db_tensor out, db_tensor inp, db_tensor weight, db_tensor bias, int N, int IC,
                     int OC) {
   check_shapes("linear_forward", out, inp, weight, bias, N, IC, OC, "out", "inp");
-  CLBLAST_CHECK(CLBlastSgemm(CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeYes, (size_t)N, (size_t)OC,
-                             (size_t)IC, 1.0f, inp.mem, db_eoff(inp), (size_t)IC, weight.mem, db_eoff(weight),
-                             (size_t)IC, 0.0f, out.mem, db_eoff(out), (size_t)OC, &ctx->queue,
-                             db_profile_event(ctx, "sgemm linear")));
+  gemm(ctx, 0, 1, N, OC, IC, 1.0f, inp, IC, weight, IC, 0.0f, out, OC);
   if (db_is_null(bias)) return;
   db_args a = db_args_begin(ctx, "linear", "add_bias");
   db_arg_tensor(&a, out);
@@ -28,40 +25,17 @@ void linear_forward(db_ctx *ctx, db_tensor out, db_tensor inp, db_tensor weight,
   db_launch_1d(&a, (size_t)N * OC, 0);
 }
 
-/* A device vector of at least n ones, grown on demand and kept in ctx. */
-static cl_mem ones_vector(db_ctx *ctx, size_t n) {
-  if (ctx->ones_len >= n) return ctx->ones;
-  if (ctx->ones) clReleaseMemObject(ctx->ones);
-  size_t len = n < 4096 ? 4096 : n;
-  cl_int err;
-  ctx->ones = clCreateBuffer(ctx->context, CL_MEM_READ_WRITE, len * sizeof(float), NULL, &err);
-  CL_CHECK(err);
-  float one = 1.0f;
-  CL_CHECK(clEnqueueFillBuffer(ctx->queue, ctx->ones, &one, sizeof one, 0, len * sizeof(float), 0, NULL, NULL));
-  ctx->ones_len = len;
-  return ctx->ones;
-}
-
 void linear_backward(db_ctx *ctx, db_tensor dinp, db_tensor dweight, db_tensor dbias, db_tensor dout, db_tensor inp,
                      db_tensor weight, int N, int IC, int OC) {
   check_shapes("linear_backward", dout, inp, weight, dbias, N, IC, OC, "dout", "inp");
   db_check_numel(dweight, (size_t)OC * IC, "linear_backward", "dweight");
   if (!db_is_null(dinp)) {
     db_check_numel(dinp, (size_t)N * IC, "linear_backward", "dinp");
-    /* dinp (N,IC) += dout (N,OC) @ W (OC,IC) */
-    CLBLAST_CHECK(CLBlastSgemm(CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeNo, (size_t)N, (size_t)IC,
-                               (size_t)OC, 1.0f, dout.mem, db_eoff(dout), (size_t)OC, weight.mem, db_eoff(weight),
-                               (size_t)IC, 1.0f, dinp.mem, db_eoff(dinp), (size_t)IC, &ctx->queue,
-                               db_profile_event(ctx, "sgemm linear dinp")));
+    /* dinp (N,IC) += dout (N,OC) @ W (OC,IC): beta = 1 keeps the += convention */
+    gemm(ctx, 0, 0, N, IC, OC, 1.0f, dout, OC, weight, IC, 1.0f, dinp, IC);
   }
   /* dW (OC,IC) += dout^T (OC,N) @ inp (N,IC) */
-  CLBLAST_CHECK(CLBlastSgemm(CLBlastLayoutRowMajor, CLBlastTransposeYes, CLBlastTransposeNo, (size_t)OC, (size_t)IC,
-                             (size_t)N, 1.0f, dout.mem, db_eoff(dout), (size_t)OC, inp.mem, db_eoff(inp), (size_t)IC,
-                             1.0f, dweight.mem, db_eoff(dweight), (size_t)IC, &ctx->queue,
-                             db_profile_event(ctx, "sgemm linear dweight")));
-  if (db_is_null(dbias)) return;
-  /* db (OC) += dout^T (OC,N) @ ones (N) */
-  CLBLAST_CHECK(CLBlastSgemv(CLBlastLayoutRowMajor, CLBlastTransposeYes, (size_t)N, (size_t)OC, 1.0f, dout.mem,
-                             db_eoff(dout), (size_t)OC, ones_vector(ctx, (size_t)N), 0, 1, 1.0f, dbias.mem,
-                             db_eoff(dbias), 1, &ctx->queue, db_profile_event(ctx, "sgemv linear dbias")));
+  gemm(ctx, 1, 0, OC, IC, N, 1.0f, dout, OC, inp, IC, 1.0f, dweight, IC);
+  /* db (OC) += column sums of dout (N,OC) */
+  if (!db_is_null(dbias)) gemm_colsum_acc(ctx, dbias, dout, N, OC, OC);
 }

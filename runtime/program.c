@@ -12,8 +12,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-struct db_program_slot { cl_program prog; };
-struct db_kernel_slot { const char *file; char *name; cl_kernel k; };
+/* Slots 0..db_cl_source_count-1: each source with the base options; later
+ * slots: a source built with extra -D options (db_kernel_opts). */
+struct db_program_slot { cl_program prog; int src; char *opts; };
+struct db_kernel_slot { const char *file; char *name; char *opts; cl_kernel k; };
 
 static const char BUILD_OPTIONS[] = "-cl-std=CL1.2";
 const char *db_build_options(void) { return BUILD_OPTIONS; }
@@ -46,10 +48,10 @@ static void mkdir_p(const char *path) {
 
 /* Two independent 64-bit FNV streams make a 128-bit key: a collision would
  * need both to collide. */
-static void cache_path(db_ctx *ctx, const db_cl_source *src, char *out, size_t n) {
+static void cache_path(db_ctx *ctx, const db_cl_source *src, const char *options, char *out, size_t n) {
   const db_device_info *d = &ctx->dev;
   uint64_t h1 = 0xcbf29ce484222325ULL, h2 = 0x84222325cbf29ce4ULL;
-  const char *parts[] = {src->name, src->source, BUILD_OPTIONS, d->name, d->version,
+  const char *parts[] = {src->name, src->source, options, d->name, d->version,
                          d->driver, d->platform_name, d->platform_version};
   for (size_t i = 0; i < sizeof parts / sizeof *parts; i++) {
     h1 = fnv_str(h1, parts[i]);
@@ -62,7 +64,7 @@ static void cache_path(db_ctx *ctx, const db_cl_source *src, char *out, size_t n
 static const char MAGIC[8] = "DBLKBIN1";
 
 /* Returns a built program or NULL (missing, corrupt or rejected entry). */
-static cl_program load_cached(db_ctx *ctx, const char *path) {
+static cl_program load_cached(db_ctx *ctx, const char *path, const char *options) {
   FILE *f = fopen(path, "rb");
   if (!f) return NULL;
   char magic[8];
@@ -83,7 +85,7 @@ static cl_program load_cached(db_ctx *ctx, const char *path) {
   const unsigned char *bins[1] = {bin};
   prog = clCreateProgramWithBinary(ctx->context, 1, &ctx->dev.device, &sz, bins, &status, &err);
   if (err != CL_SUCCESS || status != CL_SUCCESS) { prog = NULL; goto done; }
-  if (clBuildProgram(prog, 1, &ctx->dev.device, BUILD_OPTIONS, NULL, NULL) != CL_SUCCESS) {
+  if (clBuildProgram(prog, 1, &ctx->dev.device, options, NULL, NULL) != CL_SUCCESS) {
     clReleaseProgram(prog);
     prog = NULL;
   }
@@ -114,46 +116,70 @@ static void store_cached(db_ctx *ctx, cl_program prog, const char *path) {
   free(bin);
 }
 
-cl_program db_compile(db_ctx *ctx, const db_cl_source *src) {
+cl_program db_compile(db_ctx *ctx, const db_cl_source *src) { return db_compile_opts(ctx, src, BUILD_OPTIONS); }
+
+cl_program db_compile_opts(db_ctx *ctx, const db_cl_source *src, const char *options) {
   cl_int err;
   cl_program prog = clCreateProgramWithSource(ctx->context, 1, (const char **)&src->source, NULL, &err);
   CL_CHECK(err);
-  err = clBuildProgram(prog, 1, &ctx->dev.device, BUILD_OPTIONS, NULL, NULL);
+  err = clBuildProgram(prog, 1, &ctx->dev.device, options, NULL, NULL);
   if (err != CL_SUCCESS) {
     size_t len = 0;
     clGetProgramBuildInfo(prog, ctx->dev.device, CL_PROGRAM_BUILD_LOG, 0, NULL, &len);
     char *log = db_calloc(len + 1, 1);
     clGetProgramBuildInfo(prog, ctx->dev.device, CL_PROGRAM_BUILD_LOG, len, log, NULL);
-    fprintf(stderr, "dblocks: build log of cl/%s.cl on %s:\n%s\n", src->name, ctx->dev.name, log);
+    fprintf(stderr, "dblocks: build log of cl/%s.cl (%s) on %s:\n%s\n", src->name, options, ctx->dev.name, log);
     free(log);
-    db_fail("kernel build failed: cl/%s.cl on %s: %s", src->name, ctx->dev.name, db_cl_error_name(err));
+    clReleaseProgram(prog);
+    db_fail("kernel build failed: cl/%s.cl (%s) on %s: %s", src->name, options, ctx->dev.name, db_cl_error_name(err));
   }
   return prog;
 }
 
+static void programs_init(db_ctx *ctx) {
+  if (ctx->programs) return;
+  ctx->n_programs = db_cl_source_count;
+  ctx->programs = db_calloc((size_t)db_cl_source_count, sizeof *ctx->programs);
+  for (int i = 0; i < db_cl_source_count; i++) ctx->programs[i].src = i;
+}
+
+/* Builds (or loads from the binary cache) the program of slot `index`. */
 static cl_program get_program(db_ctx *ctx, int index) {
-  if (!ctx->programs) {
-    ctx->n_programs = db_cl_source_count;
-    ctx->programs = db_calloc((size_t)db_cl_source_count, sizeof *ctx->programs);
-  }
-  if (ctx->programs[index].prog) return ctx->programs[index].prog;
-  const db_cl_source *src = &db_cl_sources[index];
+  programs_init(ctx);
+  struct db_program_slot *slot = &ctx->programs[index];
+  if (slot->prog) return slot->prog;
+  const db_cl_source *src = &db_cl_sources[slot->src];
+  char options[1024];
+  if ((size_t)snprintf(options, sizeof options, "%s%s%s", BUILD_OPTIONS, slot->opts ? " " : "",
+                       slot->opts ? slot->opts : "") >= sizeof options)
+    db_fail("build options of cl/%s.cl too long: %s", src->name, slot->opts);
   double t0 = db_now();
   cl_program prog = NULL;
   char path[1100] = "";
   if (db_cache_dir()) {
-    cache_path(ctx, src, path, sizeof path);
-    prog = load_cached(ctx, path);
+    cache_path(ctx, src, options, path, sizeof path);
+    prog = load_cached(ctx, path, options);
   }
   if (prog) ctx->cache_hits++;
   else {
     ctx->cache_misses++;
-    prog = db_compile(ctx, src);
+    prog = db_compile_opts(ctx, src, options);
     if (path[0]) store_cached(ctx, prog, path);
   }
   ctx->build_seconds += db_now() - t0;
-  ctx->programs[index].prog = prog;
+  slot->prog = prog;
   return prog;
+}
+
+/* The slot of source `src` built with `opts` (NULL: the base program). */
+static int program_slot(db_ctx *ctx, int src, const char *opts) {
+  programs_init(ctx);
+  if (!opts || !*opts) return src;
+  for (int i = db_cl_source_count; i < ctx->n_programs; i++)
+    if (ctx->programs[i].src == src && !strcmp(ctx->programs[i].opts, opts)) return i;
+  ctx->programs = db_realloc(ctx->programs, (size_t)(ctx->n_programs + 1) * sizeof *ctx->programs);
+  ctx->programs[ctx->n_programs] = (struct db_program_slot){NULL, src, db_strdup(opts)};
+  return ctx->n_programs++;
 }
 
 static int find_source(const char *file) {
@@ -162,12 +188,18 @@ static int find_source(const char *file) {
   return -1;
 }
 
-cl_kernel db_kernel(db_ctx *ctx, const char *file, const char *kernel) {
+static int same_opts(const char *a, const char *b) {
+  return (!a || !*a) ? (!b || !*b) : (b && !strcmp(a, b));
+}
+
+cl_kernel db_kernel_opts(db_ctx *ctx, const char *file, const char *kernel, const char *options) {
   for (int i = 0; i < ctx->n_kernels; i++)
-    if (!strcmp(ctx->kernels[i].name, kernel) && !strcmp(ctx->kernels[i].file, file)) return ctx->kernels[i].k;
+    if (!strcmp(ctx->kernels[i].name, kernel) && !strcmp(ctx->kernels[i].file, file) &&
+        same_opts(ctx->kernels[i].opts, options))
+      return ctx->kernels[i].k;
   int idx = find_source(file);
   if (idx < 0) db_fail("no kernel source cl/%s.cl is embedded in this binary (wanted kernel %s)", file, kernel);
-  cl_program prog = get_program(ctx, idx);
+  cl_program prog = get_program(ctx, program_slot(ctx, idx, options));
   cl_int err;
   cl_kernel k = clCreateKernel(prog, kernel, &err);
   if (err == CL_INVALID_KERNEL_NAME) db_fail("kernel %s not found in cl/%s.cl", kernel, file);
@@ -176,23 +208,68 @@ cl_kernel db_kernel(db_ctx *ctx, const char *file, const char *kernel) {
     ctx->cap_kernels = ctx->cap_kernels ? 2 * ctx->cap_kernels : 64;
     ctx->kernels = db_realloc(ctx->kernels, (size_t)ctx->cap_kernels * sizeof *ctx->kernels);
   }
-  ctx->kernels[ctx->n_kernels++] = (struct db_kernel_slot){db_cl_sources[idx].name, db_strdup(kernel), k};
+  ctx->kernels[ctx->n_kernels++] = (struct db_kernel_slot){db_cl_sources[idx].name, db_strdup(kernel),
+                                                           options && *options ? db_strdup(options) : NULL, k};
   return k;
+}
+
+cl_kernel db_kernel(db_ctx *ctx, const char *file, const char *kernel) {
+  return db_kernel_opts(ctx, file, kernel, NULL);
 }
 
 void db_build_all(db_ctx *ctx) {
   for (int i = 0; i < db_cl_source_count; i++) get_program(ctx, i);
 }
 
+/* ---- workspaces: device scratch owned by the runtime for ops that need
+ * temporary space (GEMM's transposed operand, CLBlast's temp buffer). They
+ * live in an arena so the live/peak byte counters see them, grow on demand
+ * (never shrink) and are freed by db_programs_release. One table entry per
+ * context; a process normally has one. */
+#define DB_WORKSPACES 4
+static struct { db_ctx *ctx; db_arena *arena[DB_WORKSPACES]; db_tensor t[DB_WORKSPACES]; size_t n[DB_WORKSPACES]; }
+    workspaces[8];
+
+db_tensor db_workspace(db_ctx *ctx, int which, size_t n) {
+  if (which < 0 || which >= DB_WORKSPACES) db_fail("db_workspace: slot %d out of range", which);
+  int e = -1;
+  for (int i = 0; i < 8 && e < 0; i++) if (workspaces[i].ctx == ctx) e = i;
+  for (int i = 0; i < 8 && e < 0; i++) if (!workspaces[i].ctx) { e = i; workspaces[i].ctx = ctx; }
+  if (e < 0) db_fail("db_workspace: too many contexts");
+  if (n == 0) n = 1;
+  if (workspaces[e].n[which] < n) {
+    if (workspaces[e].arena[which]) db_arena_free(workspaces[e].arena[which]);
+    workspaces[e].arena[which] = db_arena_new(ctx, "workspace");
+    int shape[1] = {(int)n};
+    if (n > 0x7fffffff) db_fail("db_workspace: %zu elements is too large", n);
+    workspaces[e].t[which] = db_alloc(workspaces[e].arena[which], DB_F32, 1, shape);
+    workspaces[e].n[which] = n;
+  }
+  return workspaces[e].t[which];
+}
+
+static void workspaces_release(db_ctx *ctx) {
+  for (int i = 0; i < 8; i++) {
+    if (workspaces[i].ctx != ctx) continue;
+    for (int w = 0; w < DB_WORKSPACES; w++)
+      if (workspaces[i].arena[w]) db_arena_free(workspaces[i].arena[w]);
+    memset(&workspaces[i], 0, sizeof workspaces[i]);
+  }
+}
+
 /* Releases every kernel and program of the context (db_shutdown). */
 void db_programs_release(db_ctx *ctx) {
+  workspaces_release(ctx);
   for (int i = 0; i < ctx->n_kernels; i++) {
     clReleaseKernel(ctx->kernels[i].k);
     free(ctx->kernels[i].name);
+    free(ctx->kernels[i].opts);
   }
   free(ctx->kernels);
-  for (int i = 0; i < ctx->n_programs; i++)
+  for (int i = 0; i < ctx->n_programs; i++) {
     if (ctx->programs[i].prog) clReleaseProgram(ctx->programs[i].prog);
+    free(ctx->programs[i].opts);
+  }
   free(ctx->programs);
   ctx->kernels = NULL;
   ctx->programs = NULL;

@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+int cmd_tune(int argc, char **argv); /* tools/cmd_tune.c */
+
 static const struct { const char *name, *help; int (*fn)(int, char **); } commands[] = {
     {"devices", "list OpenCL platforms and devices", cmd_devices},
     {"train", "train a DiffusionBlocks DiT (or the B = 1 end-to-end baseline)", cmd_train},
@@ -11,6 +13,7 @@ static const struct { const char *name, *help; int (*fn)(int, char **); } comman
     {"eval", "Frechet distance and conditional accuracy of samples", cmd_eval},
     {"demo", "train a small B = 3 model, sample and evaluate it (what `make demo` runs)", cmd_demo},
     {"bench", "benchmarks: `dblocks bench ops`, `dblocks bench train`", cmd_bench},
+    {"tune", "pick and cache the fastest validated GEMM per shape class for this device", cmd_tune},
 };
 
 static void usage(FILE *f) {
@@ -20,7 +23,8 @@ static void usage(FILE *f) {
   fprintf(f, "\nevery command takes --device P:D (or DBLOCKS_DEVICE=P:D); default: the first GPU, else the\n"
              "first device. `dblocks <command> --help` documents a command.\n"
              "environment: DBLOCKS_CACHE_DIR (kernel binary cache; \"off\" disables), DBLOCKS_PROFILE=1\n"
-             "(per-kernel device times at exit).\n");
+             "(per-kernel device times at exit), DBLOCKS_GEMM=clblast|own:<params> (force one GEMM),\n"
+             "DBLOCKS_TUNE=off (ignore the GEMM tuning cache).\n");
 }
 
 int main(int argc, char **argv) {
