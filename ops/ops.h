@@ -10,14 +10,60 @@
 #define DB_OPS_H
 #include "../runtime/db.h"
 
-/* linear.c: out = inp @ weight^T + bias, through CLBlast.
+/* linear.c: out = inp @ weight^T + bias, through gemm().
  * dinp += dout @ weight; dweight += dout^T @ inp (one GEMM over all N rows);
- * dbias += column sums of dout (a GEMV with a ones vector). */
+ * dbias += column sums of dout (gemm_colsum_acc). */
 void linear_forward(db_ctx *ctx, db_tensor out /* (N,OC) */, db_tensor inp /* (N,IC) */,
                     db_tensor weight /* (OC,IC) */, db_tensor bias /* (OC) or DB_NULL */, int N, int IC, int OC);
 void linear_backward(db_ctx *ctx, db_tensor dinp /* (N,IC) or DB_NULL */, db_tensor dweight /* (OC,IC) */,
                      db_tensor dbias /* (OC) or DB_NULL */, db_tensor dout /* (N,OC) */, db_tensor inp,
                      db_tensor weight, int N, int IC, int OC);
+
+/* runtime/program.c: runtime-owned device scratch `which` (0..3) of at least
+ * n floats for ops that need temporary space (gemm: transposed B, CLBlast's
+ * temp buffer), grown on demand, counted in the live/peak bytes, freed at
+ * db_shutdown. A later call with the same slot may return a new buffer. */
+db_tensor db_workspace(db_ctx *ctx, int which, size_t n);
+
+/* gemm.c: row-major C = alpha * op(A) op(B) + beta * C, op = transpose when
+ * ta / tb is 1; explicit leading dimensions, tensors carry element offsets;
+ * beta = 0 never reads C. Dispatched per shape class (gemm_shape_class) to a
+ * configuration of cl/gemm.cl or CLBlast: DBLOCKS_GEMM=clblast|own:<params>
+ * forces one; else the tuning cache of `dblocks tune` (DBLOCKS_TUNE=off
+ * ignores it); else a fixed default per device type. Never a timing race. */
+void gemm(db_ctx *ctx, int ta, int tb, int M, int N, int K, float alpha, db_tensor A, int lda, db_tensor B, int ldb,
+          float beta, db_tensor C, int ldc);
+/* `batch` products, operand i at element offset i * stride of each. */
+void gemm_strided_batched(db_ctx *ctx, int ta, int tb, int M, int N, int K, float alpha, db_tensor A, int lda, size_t sa,
+                  db_tensor B, int ldb, size_t sb, float beta, db_tensor C, int ldc, size_t sc, int batch);
+/* sums (N) += column sums of X (rows, N) with leading dimension ld, rows in order. */
+void gemm_colsum_acc(db_ctx *ctx, db_tensor sums, db_tensor X, int rows, int N, int ld);
+
+/* A configuration: CLBlast, or the kernel's parameters (see cl/gemm.cl).
+ * Text form "clblast" or "own:MDIMC=4,NDIMC=4,WPTM=4,WPTN=2,VW=4,KWG=16,LOCAL=0". */
+typedef struct { int clblast, mdimc, ndimc, wptm, wptn, vw, kwg, local, fault; } gemm_config;
+int gemm_config_parse(const char *s, gemm_config *c); /* 1 if valid */
+void gemm_config_format(const gemm_config *c, char *out, size_t n);
+int gemm_config_fits(db_ctx *ctx, const gemm_config *c); /* work-group size, local memory */
+/* The tuner's candidate list: which 0 = for this device, 1 = CPU list, 2 = GPU list. */
+int gemm_candidates(db_ctx *ctx, int which, const char *const **list);
+void gemm_shape_class(int ta, int tb, int M, int N, int K, int batch, char *out, size_t n);
+gemm_config gemm_choose(db_ctx *ctx, int ta, int tb, int M, int N, int K, int batch);
+void gemm_with(db_ctx *ctx, const gemm_config *c, int ta, int tb, int M, int N, int K, float alpha, db_tensor A,
+               int lda, size_t sa, db_tensor B, int ldb, size_t sb, float beta, db_tensor C, int ldc, size_t sc,
+               int batch);
+/* Relative error of configuration c on an M x N x K product with offsets,
+ * padded leading dimensions, alpha and beta, against a host double GEMM
+ * (INFINITY if it wrote outside C). */
+double gemm_validate(db_ctx *ctx, const gemm_config *c, int ta, int tb, int M, int N, int K);
+typedef struct { int ta, tb, M, N, K; } gemm_shape;
+/* Validates then times every candidate (+ CLBlast) per shape class, writes the
+ * winners to the cache; returns the classes written. */
+int gemm_tune(db_ctx *ctx, const gemm_shape *shapes, int n_shapes, const char *const *cands, int n_cands,
+              double seconds, int verbose);
+void gemm_cache_path(db_ctx *ctx, char *out, size_t n); /* "" when the cache is off */
+void gemm_cache_put(db_ctx *ctx, const char *cls, const char *config); /* merge one entry */
+void gemm_reset_choices(void); /* forget what was read from the cache */
 
 /* layernorm.c: no affine. out = (x - mean) * rstd, rstd = 1/sqrt(var + eps). */
 void layernorm_forward(db_ctx *ctx, db_tensor out /* (N,C) */, db_tensor mean /* (N) */, db_tensor rstd /* (N) */,

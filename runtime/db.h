@@ -86,10 +86,15 @@ extern const int db_cl_source_count;
  * Programs are built once per process (or loaded from the binary cache),
  * kernels created once; later calls return the same object. */
 cl_kernel db_kernel(db_ctx *ctx, const char *file, const char *kernel);
+/* The same for the program built with extra build options (e.g. "-DMWG=64
+ * -DNWG=64"): one program per (file, options), in memory and in the binary
+ * cache (whose key includes the options). A build failure fails clearly. */
+cl_kernel db_kernel_opts(db_ctx *ctx, const char *file, const char *kernel, const char *options);
 void db_build_all(db_ctx *ctx);
 void db_programs_release(db_ctx *ctx); /* db_shutdown's part: kernels and programs */
 /* Compile one source now (no cache); a failure prints the build log and fails. */
 cl_program db_compile(db_ctx *ctx, const db_cl_source *src);
+cl_program db_compile_opts(db_ctx *ctx, const db_cl_source *src, const char *options); /* full options */
 /* Cache directory: DBLOCKS_CACHE_DIR (="off" disables), else
  * $XDG_CACHE_HOME/dblocks, else ~/.cache/dblocks. Returns NULL when disabled. */
 const char *db_cache_dir(void);
