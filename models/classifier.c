@@ -119,6 +119,7 @@ static classifier *create(db_ctx *ctx, clf_config cfg) {
   }
   c->i_h_w = add2(ps, "head.weight", cfg.n_classes, C, 1);
   c->i_h_b = add2(ps, "head.bias", cfg.n_classes, 0, 0);
+  param_set_commit(ps);
   c->fixed = db_arena_new(ctx, "classifier positions");
   c->pos = db_new(c->fixed, 2, c->T, C, 0, 0);
   float *pos = db_malloc(sizeof(float) * (size_t)c->T * C);

@@ -69,6 +69,7 @@ void dit_block_create(db_ctx *ctx, dit_block *b, dit_config cfg, const char *nam
   b->i_f_ada_b = add2(ps, "final_layer.adaLN_modulation.1.bias", 2 * C, 0, 0);
   b->i_f_w = add2(ps, "final_layer.linear.weight", b->P, C, 1);
   b->i_f_b = add2(ps, "final_layer.linear.bias", b->P, 0, 0);
+  param_set_commit(ps);
   b->fixed = db_arena_new(ctx, "pos_embed");
   b->pos = db_new(b->fixed, 2, b->T, C, 0, 0);
   float *pos = db_malloc(sizeof(float) * (size_t)b->T * C);

@@ -126,10 +126,10 @@ static void stage(train_task *t, int block, int step, int slot, sigma_stats *sig
     f[5 * B + i] = (float)edm_loss_weight(rc->edm, s);
     sigma_stats_add(sig, s);
   }
-  cl_command_queue q = it->ctx->queue;
-  CL_CHECK(clEnqueueWriteBuffer(q, it->coef.mem, CL_FALSE, it->coef.offset, (size_t)6 * B * 4, f, 0, NULL, NULL));
-  CL_CHECK(clEnqueueWriteBuffer(q, it->idx.mem, CL_FALSE, it->idx.offset, (size_t)B * 4, ix, 0, NULL, NULL));
-  CL_CHECK(clEnqueueWriteBuffer(q, it->lab.mem, CL_FALSE, it->lab.offset, (size_t)B * 4, lb, 0, NULL, NULL));
+  /* the ring slot stays untouched until the driver's next loss read: safe without waiting */
+  db_upload_async(it->ctx, it->coef, f);
+  db_upload_async(it->ctx, it->idx, ix);
+  db_upload_async(it->ctx, it->lab, lb);
 }
 
 static db_tensor coef_row(image_task *it, int k) {

@@ -21,8 +21,8 @@ static void denoise(db_ctx *ctx, dit_block *b, dit_acts *a, db_tensor zdev, db_t
   size_t img = (size_t)rc->model.in_ch * rc->model.img_h * rc->model.img_w;
   edm_precond pc = edm_preconditioning(rc->edm, sigma);
   db_tensor zt = db_view(zdev, 0, 1, (int[]){(int)(nb * img)});
-  CL_CHECK(clEnqueueWriteBuffer(ctx->queue, zt.mem, CL_FALSE, zt.offset, n * img * 4, z, 0, NULL, NULL));
-  if (guided) CL_CHECK(clEnqueueWriteBuffer(ctx->queue, zt.mem, CL_FALSE, zt.offset + n * img * 4, n * img * 4, z, 0, NULL, NULL));
+  db_upload_async(ctx, db_view(zdev, 0, 1, (int[]){(int)(n * img)}), z);
+  if (guided) db_upload_async(ctx, db_view(zdev, n * img, 1, (int[]){(int)(n * img)}), z); /* the unconditional copy */
   int *lab = db_malloc((size_t)nb * sizeof *lab);
   for (int i = 0; i < nb; i++) lab[i] = i < n ? labels[i] : rc->model.n_classes;
   db_tensor lt = db_view(ldev, 0, 1, (int[]){nb});
@@ -34,7 +34,7 @@ static void denoise(db_ctx *ctx, dit_block *b, dit_acts *a, db_tensor zdev, db_t
                    fill_vec(ctx, db_view(coef, 3 * (size_t)a->B, 1, (int[]){nb}), nb, (float)pc.c_out), lt};
   dit_block_forward(ctx, b, a, &in);
   float *out = db_malloc(nb * img * sizeof *out);
-  CL_CHECK(clEnqueueReadBuffer(ctx->queue, a->D.mem, CL_TRUE, a->D.offset, nb * img * 4, out, 0, NULL, NULL));
+  db_download(ctx, db_view(a->D, 0, 1, (int[]){(int)(nb * img)}), out);
   for (size_t i = 0; i < n * img; i++) D[i] = guided ? (float)(out[n * img + i] + s * (out[i] - out[n * img + i])) : out[i];
   free(out);
 }

@@ -135,6 +135,9 @@ size_t db_peak_bytes(void);
 void db_reset_peak(void);
 
 void db_upload(db_ctx *ctx, db_tensor t, const void *host);   /* blocking */
+/* Non-blocking: host must stay untouched until a later blocking call on the
+ * queue (a download or db_finish) has returned. */
+void db_upload_async(db_ctx *ctx, db_tensor t, const void *host);
 void db_download(db_ctx *ctx, db_tensor t, void *host);       /* blocking */
 void db_zero(db_ctx *ctx, db_tensor t);
 void db_fill(db_ctx *ctx, db_tensor t, float v);

@@ -114,6 +114,9 @@ void db_arena_free(db_arena *a) {
 void db_upload(db_ctx *ctx, db_tensor t, const void *host) {
   CL_CHECK(clEnqueueWriteBuffer(ctx->queue, t.mem, CL_TRUE, t.offset, db_nbytes(t), host, 0, NULL, NULL));
 }
+void db_upload_async(db_ctx *ctx, db_tensor t, const void *host) {
+  CL_CHECK(clEnqueueWriteBuffer(ctx->queue, t.mem, CL_FALSE, t.offset, db_nbytes(t), host, 0, NULL, NULL));
+}
 void db_download(db_ctx *ctx, db_tensor t, void *host) {
   CL_CHECK(clEnqueueReadBuffer(ctx->queue, t.mem, CL_TRUE, t.offset, db_nbytes(t), host, 0, NULL, NULL));
 }
