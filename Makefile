@@ -17,7 +17,7 @@ DEPS_OK  = $(BUILD)/.deps-ok
 
 # Caches live in the build folder for tests and the demo, so a clean clone
 # starts cold and `make clean` resets them.
-RUN_ENV = POCL_CACHE_DIR=$(CURDIR)/$(BUILD)/pocl-cache DBLOCKS_CACHE_DIR=$(CURDIR)/$(BUILD)/kernel-cache
+RUN_ENV = POCL_CACHE_DIR=$(CURDIR)/$(BUILD)/pocl-cache DBLOCKS_CACHE_DIR=$(CURDIR)/$(BUILD)/kernel-cache DBLOCKS_TUNE=off
 
 .PHONY: all deps test demo bench clean
 all: $(BUILD)/dblocks $(BUILD)/dblocks_tests

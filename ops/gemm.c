@@ -269,7 +269,10 @@ void gemm_with(db_ctx *ctx, const gemm_config *c, int ta, int tb, int M, int N, 
   check_operand(B, tb ? N : K, tb ? K : N, ldb, batch, sb, "B");
   check_operand(C, M, N, ldc, batch, sc, "C");
   if (M == 0 || N == 0) return;
-  if (c->clblast) run_clblast(ctx, ta, tb, M, N, K, alpha, A, lda, sa, B, ldb, sb, beta, C, ldc, sc, batch);
+  if (c->clblast && K == 0) { /* CLBlast rejects K = 0; the kernel scales C by beta */
+    gemm_config d = default_config(ctx);
+    run_own(ctx, &d, ta, tb, M, N, K, alpha, A, lda, sa, B, ldb, sb, beta, C, ldc, sc, batch);
+  } else if (c->clblast) run_clblast(ctx, ta, tb, M, N, K, alpha, A, lda, sa, B, ldb, sb, beta, C, ldc, sc, batch);
   else run_own(ctx, c, ta, tb, M, N, K, alpha, A, lda, sa, B, ldb, sb, beta, C, ldc, sc, batch);
 }
 

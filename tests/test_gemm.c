@@ -1,0 +1,194 @@
+/* gemm: every configuration the tuner can choose (the CPU and the GPU lists,
+ * GPU-style 256-item work-groups included, all run on whatever device the
+ * tests have) and CLBlast, at odd sizes, in the three transposes linear uses,
+ * with element offsets, padded leading dimensions, alpha and beta, against a
+ * double reference; strided batch; beta = 0 ignoring NaN in C; the tuner's
+ * validation rejecting a deliberately wrong kernel; the tuning cache's round
+ * trip, and corrupt caches falling back to the default. */
+#include "harness.h"
+#include <stdlib.h>
+#include <unistd.h>
+
+static const int SIZES[][3] = {{1, 1, 1}, {7, 33, 65}, {197, 65, 33}, {5, 3, 0}};
+static const int TRANS[][2] = {{0, 0}, {0, 1}, {1, 0}};
+
+static void check_config(const char *name) {
+  gemm_config c;
+  th_check(gemm_config_parse(name, &c), "gemm config parses", "%s", name);
+  char back[128];
+  gemm_config_format(&c, back, sizeof back);
+  th_check(!strcmp(back, name), "gemm config round-trips as text", "%s -> %s", name, back);
+  double worst = 0;
+  for (size_t t = 0; t < sizeof TRANS / sizeof *TRANS; t++)
+    for (size_t s = 0; s < sizeof SIZES / sizeof *SIZES; s++) {
+      double e = gemm_validate(th_ctx, &c, TRANS[t][0], TRANS[t][1], SIZES[s][0], SIZES[s][1], SIZES[s][2]);
+      if (!(e <= worst)) worst = e;
+    }
+  char label[160];
+  snprintf(label, sizeof label, "gemm %s", name);
+  th_check(worst < 1e-5, label, "worst relative error %.3g over NN/NT/TN at sizes 1, 7x33x65, 197x65x33, K=0", worst);
+  th_record("gemm", name + (c.clblast ? 0 : 4), worst, 0, 0);
+}
+
+/* batch 3 of a 9x13x11 NT product at strides larger than the matrices */
+static void check_batched(const char *name) {
+  gemm_config c;
+  gemm_config_parse(name, &c);
+  int M = 9, N = 13, K = 11, batch = 3, lda = K + 1, ldb = K + 2, ldc = N + 3;
+  size_t sa = (size_t)M * lda + 7, sb = (size_t)N * ldb + 5, sc = (size_t)M * ldc + 2;
+  size_t na = sa * batch + 3, nb = sb * batch + 3, nc = sc * batch + 3;
+  double *a = malloc(na * sizeof *a), *b = malloc(nb * sizeof *b), *c0 = malloc(nc * sizeof *c0), *ref = malloc(nc * sizeof *ref);
+  float *fa = malloc(na * 4), *fb = malloc(nb * 4), *fc = malloc(nc * 4);
+  th_rand(a, na, 1, -1, 1); th_rand(b, nb, 2, -1, 1); th_rand(c0, nc, 3, -1, 1);
+  for (size_t i = 0; i < na; i++) fa[i] = (float)a[i], a[i] = fa[i];
+  for (size_t i = 0; i < nb; i++) fb[i] = (float)b[i], b[i] = fb[i];
+  for (size_t i = 0; i < nc; i++) fc[i] = (float)c0[i], c0[i] = fc[i], ref[i] = c0[i];
+  float alpha = -1.5f, beta = 0.25f;
+  for (int p = 0; p < batch; p++)
+    for (int m = 0; m < M; m++)
+      for (int n = 0; n < N; n++) {
+        double s = 0;
+        for (int k = 0; k < K; k++) s += a[3 + p * sa + (size_t)m * lda + k] * b[3 + p * sb + (size_t)n * ldb + k];
+        size_t i = 3 + p * sc + (size_t)m * ldc + n;
+        ref[i] = alpha * s + beta * c0[i];
+      }
+  db_arena *ar = db_arena_new(th_ctx, "test gemm batched");
+  db_tensor A = th_tensor(ar, na), B = th_tensor(ar, nb), C = th_tensor(ar, nc);
+  db_upload(th_ctx, A, fa); db_upload(th_ctx, B, fb); db_upload(th_ctx, C, fc);
+  int sh[1];
+  sh[0] = (int)na - 3; db_tensor Av = db_view(A, 3, 1, sh);
+  sh[0] = (int)nb - 3; db_tensor Bv = db_view(B, 3, 1, sh);
+  sh[0] = (int)nc - 3; db_tensor Cv = db_view(C, 3, 1, sh);
+  gemm_with(th_ctx, &c, 0, 1, M, N, K, alpha, Av, lda, sa, Bv, ldb, sb, beta, Cv, ldc, sc, batch);
+  db_download(th_ctx, C, fc);
+  char label[160];
+  snprintf(label, sizeof label, "gemm strided batch %s", name);
+  th_check(th_rel_err(fc, ref, nc) < 1e-5 && th_guards_ok(A) && th_guards_ok(B) && th_guards_ok(C), label,
+           "relative error %.3g (gaps between matrices must stay untouched)", th_rel_err(fc, ref, nc));
+  db_arena_free(ar);
+  free(a); free(b); free(c0); free(ref); free(fa); free(fb); free(fc);
+}
+
+/* beta = 0 must not read C: NaN there must not survive */
+static void check_beta_zero(void) {
+  gemm_config c = gemm_choose(th_ctx, 0, 0, 3, 5, 2, 1);
+  db_arena *ar = db_arena_new(th_ctx, "test gemm beta0");
+  db_tensor A = db_new(ar, 1, 6, 0, 0, 0), B = db_new(ar, 1, 10, 0, 0, 0), C = db_new(ar, 1, 15, 0, 0, 0);
+  db_fill(th_ctx, A, 1.0f); db_fill(th_ctx, B, 2.0f); db_fill(th_ctx, C, NAN);
+  gemm_with(th_ctx, &c, 0, 0, 3, 5, 2, 1.0f, A, 2, 0, B, 5, 0, 0.0f, C, 5, 0, 1);
+  float out[15];
+  db_download(th_ctx, C, out);
+  int ok = 1;
+  for (int i = 0; i < 15; i++) ok &= out[i] == 4.0f;
+  th_check(ok, "gemm beta = 0 ignores NaN in C", "got %g", out[0]);
+  db_arena_free(ar);
+}
+
+static void with_env(const char *key, const char *val, char *saved, size_t n) {
+  const char *old = getenv(key);
+  snprintf(saved, n, "%s", old ? old : "\x01");
+  if (val) setenv(key, val, 1); else unsetenv(key);
+}
+static void restore_env(const char *key, const char *saved) {
+  if (saved[0] == '\x01') unsetenv(key); else setenv(key, saved, 1);
+}
+
+/* The tuning cache, in a private directory: round trip, corrupt file, bad
+ * entry, and the tuner rejecting a wrong candidate. */
+static void check_cache_and_tuner(void) {
+  char dir[] = "/tmp/dblocks-test-gemm-XXXXXX";
+  if (!mkdtemp(dir)) { th_check(0, "gemm cache temp dir", "mkdtemp failed"); return; }
+  char s_cache[1024], s_tune[64], s_force[256];
+  with_env("DBLOCKS_CACHE_DIR", dir, s_cache, sizeof s_cache);
+  with_env("DBLOCKS_TUNE", NULL, s_tune, sizeof s_tune);
+  with_env("DBLOCKS_GEMM", NULL, s_force, sizeof s_force);
+  gemm_reset_choices();
+  char path[1200], cls[24], got[128];
+  gemm_cache_path(th_ctx, path, sizeof path);
+  gemm_shape_class(0, 1, 300, 100, 500, 1, cls, sizeof cls);
+  const char *want = "own:MDIMC=2,NDIMC=2,WPTM=3,WPTN=1,VW=2,KWG=8,LOCAL=0";
+  gemm_cache_put(th_ctx, cls, want);
+  gemm_config c = gemm_choose(th_ctx, 0, 1, 300, 100, 500, 1);
+  gemm_config_format(&c, got, sizeof got);
+  th_check(!strcmp(got, want), "gemm cache round-trips a choice", "wrote %s, read %s", want, got);
+  c = gemm_choose(th_ctx, 0, 0, 300, 100, 500, 1); /* another class: the default */
+  const char *const *cands;
+  gemm_candidates(th_ctx, 0, &cands);
+  gemm_config_format(&c, got, sizeof got);
+  th_check(!strcmp(got, cands[0]), "gemm class without an entry uses the default", "got %s", got);
+
+  /* DBLOCKS_TUNE=off ignores the cache */
+  setenv("DBLOCKS_TUNE", "off", 1);
+  gemm_reset_choices();
+  c = gemm_choose(th_ctx, 0, 1, 300, 100, 500, 1);
+  gemm_config_format(&c, got, sizeof got);
+  th_check(!strcmp(got, cands[0]), "DBLOCKS_TUNE=off ignores the gemm cache", "got %s", got);
+  unsetenv("DBLOCKS_TUNE");
+
+  /* a bad entry falls back to the default, the others still count */
+  gemm_cache_put(th_ctx, "nn-sss", "own:VW=3");
+  gemm_reset_choices();
+  c = gemm_choose(th_ctx, 0, 0, 3, 3, 3, 1);
+  gemm_config_format(&c, got, sizeof got);
+  th_check(!strcmp(got, cands[0]), "gemm cache: an invalid entry falls back to the default", "got %s", got);
+
+  /* a corrupt file falls back to the default without failing */
+  FILE *f = fopen(path, "wb");
+  if (f) { fputs("{\"classes\": {\"nt-lml\": ", f); fclose(f); }
+  gemm_reset_choices();
+  c = gemm_choose(th_ctx, 0, 1, 300, 100, 500, 1);
+  gemm_config_format(&c, got, sizeof got);
+  th_check(!strcmp(got, cands[0]), "gemm cache: a corrupt file falls back to the default", "got %s", got);
+
+  /* the validation fails a wrong kernel (the sum misses its last k) ... */
+  gemm_config bad;
+  gemm_config_parse("own:MDIMC=1,NDIMC=1,WPTM=4,WPTN=1,VW=4,KWG=16,LOCAL=0,FAULT=1", &bad);
+  double e = gemm_validate(th_ctx, &bad, 0, 0, 37, 29, 41);
+  th_check(e > 1e-3, "gemm validation fails a wrong kernel", "relative error %.3g", e);
+  /* ... so the tuner never picks it, however fast: CLBlast wins by default */
+  const char *faulty[1] = {"own:MDIMC=1,NDIMC=1,WPTM=4,WPTN=1,VW=4,KWG=16,LOCAL=0,FAULT=1"};
+  gemm_shape sh = {0, 0, 40, 40, 40};
+  int written = gemm_tune(th_ctx, &sh, 1, faulty, 1, 0.005, 0);
+  c = gemm_choose(th_ctx, 0, 0, 40, 40, 40, 1);
+  th_check(written == 1 && c.clblast, "gemm tuner rejects a wrong candidate", "written %d, chose %s", written,
+           c.clblast ? "clblast" : "the wrong kernel");
+
+  /* DBLOCKS_GEMM forces a configuration, and a bad one fails clearly */
+  setenv("DBLOCKS_GEMM", "clblast", 1);
+  c = gemm_choose(th_ctx, 0, 0, 40, 40, 40, 1);
+  th_check(c.clblast, "DBLOCKS_GEMM=clblast forces CLBlast", "not forced");
+  setenv("DBLOCKS_GEMM", "own:VW=5", 1);
+  TH_EXPECT_ERROR("DBLOCKS_GEMM rejects a bad configuration", "DBLOCKS_GEMM=own:VW=5",
+                  gemm_choose(th_ctx, 0, 0, 40, 40, 40, 1));
+  restore_env("DBLOCKS_GEMM", s_force);
+  restore_env("DBLOCKS_TUNE", s_tune);
+  restore_env("DBLOCKS_CACHE_DIR", s_cache);
+  gemm_reset_choices();
+  char cmd[1200];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+}
+
+void tests_gemm(void) {
+  for (int list = 1; list <= 2; list++) {
+    const char *const *cands;
+    int n = gemm_candidates(th_ctx, list, &cands);
+    for (int i = 0; i < n; i++) check_config(cands[i]);
+  }
+  check_config("clblast");
+  check_batched("own:MDIMC=1,NDIMC=1,WPTM=8,WPTN=2,VW=16,KWG=16,LOCAL=0");
+  check_batched("own:MDIMC=16,NDIMC=16,WPTM=4,WPTN=1,VW=4,KWG=16,LOCAL=1");
+  check_batched("clblast");
+  check_beta_zero();
+  check_cache_and_tuner();
+  TH_EXPECT_ERROR("gemm rejects a short leading dimension", "gemm: leading dimension of A", {
+    db_arena *a = db_arena_new(th_ctx, "bad");
+    db_tensor x = db_new(a, 1, 64, 0, 0, 0);
+    gemm(th_ctx, 0, 0, 4, 4, 4, 1.0f, x, 3, x, 4, 0.0f, x, 4);
+  });
+  TH_EXPECT_ERROR("gemm rejects a too small operand", "gemm: argument C holds 16 elements", {
+    db_arena *a = db_arena_new(th_ctx, "bad");
+    db_tensor x = db_new(a, 1, 16, 0, 0, 0), y = db_new(a, 1, 64, 0, 0, 0);
+    gemm(th_ctx, 0, 0, 8, 8, 2, 1.0f, y, 2, y, 8, 0.0f, x, 8);
+  });
+}
