@@ -1,10 +1,13 @@
 /* `dblocks bench ops`: time per call of every op at training shapes, with the
  * device name, from device events (markers around the calls), after warm-up.
  * GFLOP/s for GEMM-bound work, GB/s (bytes that must move at least once) for
- * memory-bound ops. */
+ * memory-bound ops. --json FILE (ops and train) also writes the rows, with
+ * the device and driver, as JSON. */
 #include "../models/image_task.h"
+#include "../data/file_io.h"
 #include "run_opts.h"
 #include "cli.h"
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,7 +38,34 @@ static double time_op(bench_env *env, bench_fn fn, void *arg) {
   return ms / reps;
 }
 
+/* Rows collected for --json (NULL when not asked for). */
+static json_t *json_rows;
+
+static void json_row(json_t *r) {
+  if (json_rows) json_array_append_new(json_rows, r);
+  else json_decref(r);
+}
+
+/* {"bench": what, "device", "platform", "version", "driver", "rows"} to path, atomically. */
+static void write_json(const char *path, const char *what, db_ctx *ctx) {
+  json_t *root = json_object();
+  json_object_set_new(root, "bench", json_string(what));
+  json_object_set_new(root, "device", json_string(ctx->dev.name));
+  json_object_set_new(root, "platform", json_string(ctx->dev.platform_name));
+  json_object_set_new(root, "version", json_string(ctx->dev.version));
+  json_object_set_new(root, "driver", json_string(ctx->dev.driver));
+  json_object_set_new(root, "rows", json_rows);
+  json_rows = NULL;
+  char *text = json_dumps(root, JSON_INDENT(2));
+  json_decref(root);
+  if (!text) db_fail("bench: cannot format the JSON results");
+  atomic_write_file(path, text, strlen(text));
+  free(text);
+}
+
 static void row(const char *op, const char *shape, double ms, double flops, double bytes) {
+  json_row(json_pack("{s:s, s:s, s:f, s:f, s:f}", "op", op, "shape", shape, "ms", ms, "gflops",
+                     flops > 0 ? flops / ms * 1e-6 : 0.0, "gbs", bytes > 0 ? bytes / ms * 1e-6 : 0.0));
   printf("%-26s %-30s %11.3f", op, shape, ms);
   if (flops > 0) printf(" %12.1f", flops / ms * 1e-6); else printf(" %12s", "-");
   if (bytes > 0) printf(" %10.1f", bytes / ms * 1e-6); else printf(" %10s", "-");
@@ -44,12 +74,22 @@ static void row(const char *op, const char *shape, double ms, double flops, doub
 }
 
 /* ---- individual benchmarks */
-typedef struct { db_tensor a, b, c; int n; } gemm_arg;
+typedef struct { db_tensor a, b, c; gemm_config cfg; int ta, tb, M, N, K; } gemm_arg;
 static void run_gemm(db_ctx *ctx, void *p) {
   gemm_arg *g = p;
-  size_t n = (size_t)g->n;
-  CLBLAST_CHECK(CLBlastSgemm(CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeNo, n, n, n, 1.0f, g->a.mem,
-                             0, n, g->b.mem, 0, n, 0.0f, g->c.mem, 0, n, &ctx->queue, NULL));
+  gemm_with(ctx, &g->cfg, g->ta, g->tb, g->M, g->N, g->K, 1.0f, g->a, g->ta ? g->M : g->K, 0, g->b,
+            g->tb ? g->K : g->N, 0, 0.0f, g->c, g->N, 0, 1);
+}
+
+typedef struct { db_tensor in, out; int n4; } copy_arg;
+static void run_copy(db_ctx *ctx, void *p) {
+  copy_arg *c = p;
+  cl_kernel k = db_kernel(ctx, "gemm", "gemm_copy4");
+  CL_CHECK(clSetKernelArg(k, 0, sizeof(cl_mem), &c->out.mem));
+  CL_CHECK(clSetKernelArg(k, 1, sizeof(cl_mem), &c->in.mem));
+  CL_CHECK(clSetKernelArg(k, 2, sizeof(int), &c->n4));
+  size_t local = 64, global = ((size_t)c->n4 + local - 1) / local * local;
+  CL_CHECK(clEnqueueNDRangeKernel(ctx->queue, k, 1, NULL, &global, &local, 0, NULL, NULL));
 }
 
 typedef struct { db_tensor out, mean, rstd, inp, dinp, mod, y, dmod; int N, C, B, T; } elt_arg;
@@ -88,19 +128,48 @@ static void run_adam(db_ctx *ctx, void *v) {
   adamw_update(ctx, a->p, a->g, a->m, a->v, a->decay, 1, a->normsq, cfg, 1);
 }
 
-static void bench_gemms(bench_env *env, const int *sizes, int n) {
-  for (int i = 0; i < n; i++) {
-    int s = sizes[i];
-    db_arena *a = db_arena_new(env->ctx, "bench gemm");
-    gemm_arg g = {db_new(a, 2, s, s, 0, 0), db_new(a, 2, s, s, 0, 0), db_new(a, 2, s, s, 0, 0), s};
-    db_rng_uniform(env->ctx, g.a, 1, 0, -1, 1);
-    db_rng_uniform(env->ctx, g.b, 2, 0, -1, 1);
-    char shape[64];
-    snprintf(shape, sizeof shape, "n=%d", s);
-    double ms = time_op(env, run_gemm, &g);
-    row("sgemm (CLBlast)", shape, ms, 2.0 * s * s * (double)s, 0);
-    db_arena_free(a);
+/* One product, as gemm() dispatches it (the tuned or default choice for its
+ * shape class), then as CLBlast with its default parameters. */
+static void bench_gemm_shape(bench_env *env, const char *what, int ta, int tb, int M, int N, int K) {
+  db_arena *a = db_arena_new(env->ctx, "bench gemm");
+  gemm_arg g = {db_new(a, 1, M * K, 0, 0, 0), db_new(a, 1, K * N, 0, 0, 0), db_new(a, 1, M * N, 0, 0, 0),
+                gemm_choose(env->ctx, ta, tb, M, N, K, 1), ta, tb, M, N, K};
+  db_rng_uniform(env->ctx, g.a, 1, 0, -1, 1);
+  db_rng_uniform(env->ctx, g.b, 2, 0, -1, 1);
+  char shape[64], label[64];
+  snprintf(shape, sizeof shape, "%s %c%c M=%d N=%d K=%d", what, ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K);
+  double flops = 2.0 * M * N * (double)K;
+  snprintf(label, sizeof label, "gemm (%s)", g.cfg.clblast ? "choice: CLBlast" : "choice: own");
+  row(label, shape, time_op(env, run_gemm, &g), flops, 0);
+  if (!g.cfg.clblast) {
+    g.cfg = (gemm_config){.clblast = 1};
+    row("gemm (CLBlast default)", shape, time_op(env, run_gemm, &g), flops, 0);
   }
+  db_arena_free(a);
+}
+
+/* The square sizes, then the linears of the DiT at width 384 (M = 32 x 196
+ * tokens) and of the demo model at width 64 (M = 64 x 49), forward (NT). */
+static void bench_gemms(bench_env *env, const int *sizes, int n, int quick) {
+  for (int i = 0; i < n; i++) bench_gemm_shape(env, "square", 0, 0, sizes[i], sizes[i], sizes[i]);
+  const int io[4][2] = {{1, 3}, {1, 1}, {1, 4}, {4, 1}};
+  const int widths[2][2] = {{6272, 384}, {3136, 64}};
+  for (int w = quick ? 1 : 0; w < 2; w++)
+    for (int i = 0; i < 4; i++) {
+      int M = widths[w][0], C = widths[w][1];
+      bench_gemm_shape(env, "linear", 0, 1, quick ? M / 8 : M, io[i][1] * C, io[i][0] * C);
+    }
+}
+
+/* Device copy bandwidth: the roof for every memory-bound row (read + write). */
+static void bench_copy(bench_env *env, int n) {
+  db_arena *a = db_arena_new(env->ctx, "bench copy");
+  copy_arg c = {db_new(a, 1, n, 0, 0, 0), db_new(a, 1, n, 0, 0, 0), n / 4};
+  db_zero(env->ctx, c.in);
+  char shape[64];
+  snprintf(shape, sizeof shape, "%d MiB float4 copy", (int)((size_t)n * 4 >> 20));
+  row("copy (bandwidth roof)", shape, time_op(env, run_copy, &c), 0, 2.0 * n * 4);
+  db_arena_free(a);
 }
 
 static void bench_elementwise(bench_env *env, int B, int T, int C) {
@@ -241,9 +310,11 @@ static int bench_train(int argc, char **argv) {
   run_opts_init(&r);
   const char *device = NULL;
   double min_s = 0.3;
-  cli_opt opts[RUN_OPTS_MAX + 4];
+  const char *json_path = NULL;
+  cli_opt opts[RUN_OPTS_MAX + 5];
   int n = run_opts_table(&r, opts);
   opts[n++] = (cli_opt){"device", OPT_STR, &device, "P:D device"};
+  opts[n++] = (cli_opt){"json", OPT_STR, &json_path, "also write the results as JSON to this file"};
   opts[n++] = (cli_opt){"seconds", OPT_FLOAT, &min_s, "device time to accumulate per row after warm-up (default 0.3)"};
   cli_parse("bench train",
             "dblocks bench train [options]\n  one training step (forward, backward, AdamW) of the whole L-layer model (B = 1)\n"
@@ -266,6 +337,7 @@ static int bench_train(int argc, char **argv) {
          rc.model.width, rc.model.heads, rc.model.patch,
          (rc.model.img_h / rc.model.patch) * (rc.model.img_w / rc.model.patch), rc.batch, rc.layers, rc.blocks);
   printf("%-30s %10s %12s %12s\n", "configuration", "ms/step", "samples/s", "peak MiB");
+  if (json_path) json_rows = json_array();
   idx_dataset ds = image_synthetic_dataset(1024, rc.model.img_h, rc.model.img_w, rc.model.n_classes, 7);
   run_config full = rc;
   full.blocks = 1;
@@ -275,12 +347,17 @@ static int bench_train(int argc, char **argv) {
   char label[64];
   snprintf(label, sizeof label, "end to end, %d layers (B=1)", rc.layers);
   printf("%-30s %10.1f %12.1f %12.1f\n", label, ms_full, rc.batch / ms_full * 1e3, peak_full / 1048576.0);
+  json_row(json_pack("{s:s, s:i, s:f, s:f, s:f}", "configuration", label, "batch", rc.batch, "ms_per_step", ms_full,
+                     "samples_per_s", rc.batch / ms_full * 1e3, "peak_mib", peak_full / 1048576.0));
   fflush(stdout);
   double ms_block = bench_train_config(&env, &rc, &ds, &peak_block);
   snprintf(label, sizeof label, "one block, %d layers (B=%d)", rc.model.depth, rc.blocks);
   printf("%-30s %10.1f %12.1f %12.1f\n", label, ms_block, rc.batch / ms_block * 1e3, peak_block / 1048576.0);
+  json_row(json_pack("{s:s, s:i, s:f, s:f, s:f}", "configuration", label, "batch", rc.batch, "ms_per_step", ms_block,
+                     "samples_per_s", rc.batch / ms_block * 1e3, "peak_mib", peak_block / 1048576.0));
   printf("\nblock peak / end-to-end peak = %.3f (1/B = %.3f)\n", (double)peak_block / (double)peak_full, 1.0 / rc.blocks);
   idx_free(&ds);
+  if (json_path) write_json(json_path, "train", ctx);
   db_shutdown(ctx);
   return 0;
 }
@@ -290,7 +367,9 @@ int cmd_bench(int argc, char **argv) {
   const char *device = NULL;
   int batch = 0, quick = 0;
   double min_s = 0.3;
+  const char *json_path = NULL;
   cli_opt opts[] = {
+      {"json", OPT_STR, &json_path, "also write the rows as JSON to this file"},
       {"device", OPT_STR, &device, "P:D device (default: DBLOCKS_DEVICE, else first GPU, else first device)"},
       {"batch", OPT_INT, &batch, "batch for the layer/attention rows (default 256 on a GPU, 32 otherwise)"},
       {"seconds", OPT_FLOAT, &min_s, "device time to accumulate per row after warm-up (default 0.3)"},
@@ -298,7 +377,8 @@ int cmd_bench(int argc, char **argv) {
   };
   char *pos[1];
   int npos = 1;
-  cli_parse("bench", "dblocks bench ops [options]\n  times every op at DiT training shapes and SGEMM at n = 1024, 2048, 4096",
+  cli_parse("bench", "dblocks bench ops [options]\n  times every op at DiT training shapes; GEMM as dispatched (tuned or default choice)\n"
+            "  against CLBlast's defaults at n = 1024, 2048 and the linears' shapes; device copy bandwidth",
             opts, (int)(sizeof opts / sizeof *opts), argc, argv, pos, &npos);
   if (npos != 1 || strcmp(pos[0], "ops") != 0)
     db_fail("bench: say what to benchmark: `dblocks bench ops` or `dblocks bench train` (see `dblocks bench --help`)");
@@ -312,13 +392,16 @@ int cmd_bench(int argc, char **argv) {
          ctx->dev.driver);
   printf("timing: device events between markers after one warm-up call, >= %.2f s per row\n\n", min_s);
   printf("%-26s %-30s %11s %12s %10s\n", "op", "shape", "ms/call", "GFLOP/s", "GB/s");
-  int big[3] = {1024, 2048, 4096}, small[2] = {256, 512};
-  bench_gemms(&env, quick ? small : big, quick ? 2 : 3);
+  if (json_path) json_rows = json_array();
+  int big[2] = {1024, 2048}, small[2] = {256, 512};
+  bench_copy(&env, quick ? 1 << 20 : 1 << 24);
+  bench_gemms(&env, quick ? small : big, 2, quick);
   int T = 196, C = 384, NH = 6;
   bench_elementwise(&env, batch, T, C);
   bench_attention(&env, batch, T, C, NH);
   bench_adamw(&env, 12 * C * C * 4 + 12 * C * 6 * C); /* about one 12-layer DiT's weights, by 4 */
   bench_layer(&env, batch, T, C, NH);
+  if (json_path) write_json(json_path, "ops", ctx);
   db_shutdown(ctx);
   return 0;
 }
