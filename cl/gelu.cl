@@ -1,27 +1,53 @@
-// GELU, tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+// GELU, tanh approximation: 0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3).
+// Evaluated as x * s with s = 0.5 (1 + tanh u) = 1 / (1 + exp(-2u)), the same
+// function: exp has a vector implementation in PoCL where tanh ran one lane at
+// a time, and the form has no cancellation. gelu'(x) = s + 2 x s (1 - s) u'(x).
+// One kernel per vector width W (see ops/elementwise.c): work-item i handles
+// elements [iW, iW + W), the last partial chunk element by element.
 #define GELU_K 0.7978845608028654f
-__kernel void gelu_forward(__global float *out, ulong out_off, __global const float *inp, ulong inp_off, ulong n) {
-  ulong i = get_global_id(0);
-  if (i >= n) return;
-  float x = inp[inp_off + i];
-  out[out_off + i] = 0.5f * x * (1.0f + tanh(GELU_K * (x + 0.044715f * x * x * x)));
-}
-__kernel void gelu_backward(__global float *dinp, ulong dinp_off, __global const float *dout, ulong dout_off,
-                            __global const float *inp, ulong inp_off, ulong n) {
-  ulong i = get_global_id(0);
-  if (i >= n) return;
-  float x = inp[inp_off + i];
-  float th = tanh(GELU_K * (x + 0.044715f * x * x * x));
-  float d = 0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * GELU_K * (1.0f + 3.0f * 0.044715f * x * x);
-  dinp[dinp_off + i] += dout[dout_off + i] * d;
-}
+#define GELU_S(x) (1.0f / (1.0f + exp(-2.0f * GELU_K * ((x) + 0.044715f * (x) * (x) * (x)))))
+#define GELU_D(x, s) ((s) + 2.0f * (x) * (s) * (1.0f - (s)) * GELU_K * (1.0f + 3.0f * 0.044715f * (x) * (x)))
 
-// In place: d = d * gelu'(x). For callers that need no separate input gradient
-// buffer (the DiT layer's MLP, where it saves a (B,T,4C) scratch).
-__kernel void gelu_backward_inplace(__global float *d, ulong d_off, __global const float *inp, ulong inp_off, ulong n) {
-  ulong i = get_global_id(0);
-  if (i >= n) return;
-  float x = inp[inp_off + i];
-  float th = tanh(GELU_K * (x + 0.044715f * x * x * x));
-  d[d_off + i] *= 0.5f * (1.0f + th) + 0.5f * x * (1.0f - th * th) * GELU_K * (1.0f + 3.0f * 0.044715f * x * x);
-}
+#define GELU_KERNELS(W)                                                                                     \
+  __kernel void gelu_forward_w##W(__global float *out, ulong out_off, __global const float *inp,          \
+                                  ulong inp_off, ulong n) {                                               \
+    ulong i = get_global_id(0) * W;                                                                       \
+    if (i + W <= n) {                                                                                     \
+      float##W x = vload##W(0, inp + inp_off + i);                                                       \
+      vstore##W(x * GELU_S(x), 0, out + out_off + i);                                                     \
+    } else                                                                                                \
+      for (; i < n; i++) {                                                                                \
+        float x = inp[inp_off + i];                                                                       \
+        out[out_off + i] = x * GELU_S(x);                                                                 \
+      }                                                                                                   \
+  }                                                                                                       \
+  __kernel void gelu_backward_w##W(__global float *dinp, ulong dinp_off, __global const float *dout,      \
+                                   ulong dout_off, __global const float *inp, ulong inp_off, ulong n) {   \
+    ulong i = get_global_id(0) * W;                                                                       \
+    if (i + W <= n) {                                                                                     \
+      float##W x = vload##W(0, inp + inp_off + i), s = GELU_S(x);                                        \
+      float##W d = vload##W(0, dinp + dinp_off + i) + vload##W(0, dout + dout_off + i) * GELU_D(x, s);   \
+      vstore##W(d, 0, dinp + dinp_off + i);                                                               \
+    } else                                                                                                \
+      for (; i < n; i++) {                                                                                \
+        float x = inp[inp_off + i], s = GELU_S(x);                                                        \
+        dinp[dinp_off + i] += dout[dout_off + i] * GELU_D(x, s);                                          \
+      }                                                                                                   \
+  }                                                                                                       \
+  /* In place: d = d * gelu'(x), for callers with no separate input-gradient */                          \
+  /* buffer (the DiT MLP, where it saves a (B,T,4C) scratch). */                                          \
+  __kernel void gelu_backward_inplace_w##W(__global float *d, ulong d_off, __global const float *inp,     \
+                                           ulong inp_off, ulong n) {                                      \
+    ulong i = get_global_id(0) * W;                                                                       \
+    if (i + W <= n) {                                                                                     \
+      float##W x = vload##W(0, inp + inp_off + i), s = GELU_S(x);                                        \
+      vstore##W(vload##W(0, d + d_off + i) * GELU_D(x, s), 0, d + d_off + i);                            \
+    } else                                                                                                \
+      for (; i < n; i++) {                                                                                \
+        float x = inp[inp_off + i], s = GELU_S(x);                                                        \
+        d[d_off + i] *= GELU_D(x, s);                                                                     \
+      }                                                                                                   \
+  }
+
+GELU_KERNELS(4)
+GELU_KERNELS(16)

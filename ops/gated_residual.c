@@ -1,4 +1,5 @@
-/* Gated residual x + g ⊙ y of AdaLN-Zero, g per sample and channel. */
+/* Gated residual x + g ⊙ y of AdaLN-Zero, g per sample and channel.
+ * W floats per work-item on a (chunks of C, rows) grid (ops/elementwise.c). */
 #include "ops.h"
 
 static void check(const char *op, db_tensor a, db_tensor b, db_tensor c3, db_tensor mod, int gate_col, int B, int T,
@@ -15,7 +16,8 @@ static void check(const char *op, db_tensor a, db_tensor b, db_tensor c3, db_ten
 void gated_residual_forward(db_ctx *ctx, db_tensor out, db_tensor x, db_tensor y, db_tensor mod, int gate_col, int B,
                             int T, int C, int ld) {
   check("gated_residual_forward", out, x, y, mod, gate_col, B, T, C, ld, "out", "x", "y", "mod");
-  db_args a = db_args_begin(ctx, "gated_residual", "gated_residual_forward");
+  char name[64];
+  db_args a = db_args_begin(ctx, "gated_residual", elem_kernel(ctx, "gated_residual_forward", name, sizeof name));
   db_arg_tensor(&a, out);
   db_arg_tensor(&a, x);
   db_arg_tensor(&a, y);
@@ -25,7 +27,7 @@ void gated_residual_forward(db_ctx *ctx, db_tensor out, db_tensor x, db_tensor y
   db_arg_i32(&a, T);
   db_arg_i32(&a, C);
   db_arg_i32(&a, ld);
-  db_launch_1d(&a, (size_t)B * T * C, 0);
+  elem_launch_rows(&a, C, (size_t)B * T);
 }
 
 void gated_residual_backward(db_ctx *ctx, db_tensor dx, db_tensor dy, db_tensor dmod, db_tensor dout, db_tensor y,
@@ -34,7 +36,8 @@ void gated_residual_backward(db_ctx *ctx, db_tensor dx, db_tensor dy, db_tensor 
   check("gated_residual_backward", has_dx ? dx : dy, dy, dout, dmod, gate_col, B, T, C, ld, "dx", "dy", "dout", "dmod");
   db_check_numel(y, (size_t)B * T * C, "gated_residual_backward", "y");
   db_check_numel(mod, (size_t)B * ld, "gated_residual_backward", "mod");
-  db_args a = db_args_begin(ctx, "gated_residual", "gated_residual_backward_xy");
+  char name[64];
+  db_args a = db_args_begin(ctx, "gated_residual", elem_kernel(ctx, "gated_residual_backward_xy", name, sizeof name));
   db_arg_tensor(&a, has_dx ? dx : dy);
   db_arg_tensor(&a, dy);
   db_arg_tensor(&a, dout);
@@ -45,8 +48,8 @@ void gated_residual_backward(db_ctx *ctx, db_tensor dx, db_tensor dy, db_tensor 
   db_arg_i32(&a, T);
   db_arg_i32(&a, C);
   db_arg_i32(&a, ld);
-  db_launch_1d(&a, (size_t)B * T * C, 0);
-  db_args r = db_args_begin(ctx, "gated_residual", "gated_residual_backward_gate");
+  elem_launch_rows(&a, C, (size_t)B * T);
+  db_args r = db_args_begin(ctx, "gated_residual", elem_kernel(ctx, "gated_residual_backward_gate", name, sizeof name));
   db_arg_tensor(&r, dmod);
   db_arg_tensor(&r, dout);
   db_arg_tensor(&r, y);
@@ -55,5 +58,5 @@ void gated_residual_backward(db_ctx *ctx, db_tensor dx, db_tensor dy, db_tensor 
   db_arg_i32(&r, T);
   db_arg_i32(&r, C);
   db_arg_i32(&r, ld);
-  db_launch_1d(&r, (size_t)B * C, 0);
+  elem_launch_rows(&r, C, (size_t)B);
 }

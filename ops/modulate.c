@@ -1,4 +1,5 @@
-/* AdaLN modulate: x * (1 + scale) + shift with per-sample scale and shift. */
+/* AdaLN modulate: x * (1 + scale) + shift with per-sample scale and shift.
+ * W floats per work-item on a (chunks of C, rows) grid (ops/elementwise.c). */
 #include "ops.h"
 
 static void check(const char *op, db_tensor x, db_tensor y, db_tensor mod, int c1, int c2, int B, int T, int C,
@@ -14,7 +15,8 @@ static void check(const char *op, db_tensor x, db_tensor y, db_tensor mod, int c
 void modulate_forward(db_ctx *ctx, db_tensor out, db_tensor inp, db_tensor mod, int shift_col, int scale_col, int B,
                       int T, int C, int ld) {
   check("modulate_forward", out, inp, mod, shift_col, scale_col, B, T, C, ld, "out", "inp", "mod");
-  db_args a = db_args_begin(ctx, "modulate", "modulate_forward");
+  char name[64];
+  db_args a = db_args_begin(ctx, "modulate", elem_kernel(ctx, "modulate_forward", name, sizeof name));
   db_arg_tensor(&a, out);
   db_arg_tensor(&a, inp);
   db_arg_tensor(&a, mod);
@@ -24,7 +26,7 @@ void modulate_forward(db_ctx *ctx, db_tensor out, db_tensor inp, db_tensor mod, 
   db_arg_i32(&a, T);
   db_arg_i32(&a, C);
   db_arg_i32(&a, ld);
-  db_launch_1d(&a, (size_t)B * T * C, 0);
+  elem_launch_rows(&a, C, (size_t)B * T);
 }
 
 void modulate_backward(db_ctx *ctx, db_tensor dinp, db_tensor dmod, db_tensor dout, db_tensor inp, db_tensor mod,
@@ -32,7 +34,8 @@ void modulate_backward(db_ctx *ctx, db_tensor dinp, db_tensor dmod, db_tensor do
   check("modulate_backward", dinp, dout, dmod, shift_col, scale_col, B, T, C, ld, "dinp", "dout", "dmod");
   db_check_numel(inp, (size_t)B * T * C, "modulate_backward", "inp");
   db_check_numel(mod, (size_t)B * ld, "modulate_backward", "mod");
-  db_args a = db_args_begin(ctx, "modulate", "modulate_backward_inp");
+  char name[64];
+  db_args a = db_args_begin(ctx, "modulate", elem_kernel(ctx, "modulate_backward_inp", name, sizeof name));
   db_arg_tensor(&a, dinp);
   db_arg_tensor(&a, dout);
   db_arg_tensor(&a, mod);
@@ -41,8 +44,8 @@ void modulate_backward(db_ctx *ctx, db_tensor dinp, db_tensor dmod, db_tensor do
   db_arg_i32(&a, T);
   db_arg_i32(&a, C);
   db_arg_i32(&a, ld);
-  db_launch_1d(&a, (size_t)B * T * C, 0);
-  db_args r = db_args_begin(ctx, "modulate", "modulate_backward_mod");
+  elem_launch_rows(&a, C, (size_t)B * T);
+  db_args r = db_args_begin(ctx, "modulate", elem_kernel(ctx, "modulate_backward_mod", name, sizeof name));
   db_arg_tensor(&r, dmod);
   db_arg_tensor(&r, dout);
   db_arg_tensor(&r, inp);
@@ -52,5 +55,5 @@ void modulate_backward(db_ctx *ctx, db_tensor dinp, db_tensor dmod, db_tensor do
   db_arg_i32(&r, T);
   db_arg_i32(&r, C);
   db_arg_i32(&r, ld);
-  db_launch_1d(&r, (size_t)B * C, 0);
+  elem_launch_rows(&r, C, (size_t)B);
 }

@@ -91,6 +91,16 @@ void gated_residual_backward(db_ctx *ctx, db_tensor dx /* (B,T,C) */, db_tensor 
                              db_tensor dmod /* (B,ld) */, db_tensor dout /* (B,T,C) */, db_tensor y,
                              db_tensor mod, int gate_col, int B, int T, int C, int ld);
 
+/* elementwise.c: W floats per work-item (vloadW, scalar tail) in the
+ * elementwise kernels below: 16 on CPUs, 4 elsewhere; kernels are named
+ * NAME_w4 / NAME_w16. elem_force_width(4 or 16) overrides it (tests run both
+ * widths on any device), 0 restores the automatic choice. */
+void elem_force_width(int w);
+int elem_width(db_ctx *ctx);
+const char *elem_kernel(db_ctx *ctx, const char *base, char *buf, size_t n); /* "base_wW" */
+void elem_launch(db_args *a, size_t n);                /* ceil(n/W) work-items */
+void elem_launch_rows(db_args *a, int C, size_t rows); /* (ceil(C/W), rows) */
+
 /* silu.c: out = x * sigmoid(x). gelu.c: tanh approximation of GELU. */
 void silu_forward(db_ctx *ctx, db_tensor out /* (n) */, db_tensor inp /* (n) */, size_t n);
 void silu_backward(db_ctx *ctx, db_tensor dinp, db_tensor dout, db_tensor inp, size_t n);

@@ -69,7 +69,7 @@ static void gr_dev_bwd(th_op *op, db_ctx *ctx, db_tensor *in, db_tensor *out, db
 static void run_modulate(int B, int T, int C) {
   mod_cfg c = {B, T, C, 6 * C, C, 4 * C}; /* shift at column C, scale at 4C, as in a packed AdaLN output */
   th_op op;
-  th_op_init(&op, "modulate");
+  th_op_init(&op, elem_width(th_ctx) == 4 ? "modulate W=4" : "modulate W=16");
   snprintf(op.shape, sizeof op.shape, "B=%d T=%d C=%d ld=%d", B, T, C, c.ld);
   th_add_in(&op, "inp", (size_t)B * T * C, 1);
   th_add_in(&op, "mod", (size_t)B * c.ld, 1);
@@ -85,7 +85,7 @@ static void run_modulate(int B, int T, int C) {
 static void run_gated(int B, int T, int C) {
   mod_cfg c = {B, T, C, 6 * C, 5 * C, 0};
   th_op op;
-  th_op_init(&op, "gated_residual");
+  th_op_init(&op, elem_width(th_ctx) == 4 ? "gated_residual W=4" : "gated_residual W=16");
   snprintf(op.shape, sizeof op.shape, "B=%d T=%d C=%d ld=%d", B, T, C, c.ld);
   th_add_in(&op, "x", (size_t)B * T * C, 1);
   th_add_in(&op, "y", (size_t)B * T * C, 1);
@@ -99,10 +99,17 @@ static void run_gated(int B, int T, int C) {
   th_run_op(&op);
 }
 
+/* Both vector widths (16 floats per work-item, CPU; 4, GPU); C = 33 and 20
+ * leave a partial last chunk in every row, C = 64 none. */
 void tests_modulate(void) {
-  run_modulate(1, 1, 1);
-  run_modulate(2, 7, 33);
-  run_modulate(3, 197, 20);
+  for (int w = 4; w <= 16; w += 12) {
+    elem_force_width(w);
+    run_modulate(1, 1, 1);
+    run_modulate(2, 7, 33);
+    run_modulate(3, 197, 20);
+    run_modulate(2, 5, 64);
+  }
+  elem_force_width(0);
   TH_EXPECT_ERROR("modulate rejects columns outside the mod rows", "do not fit", {
     db_arena *a = db_arena_new(th_ctx, "bad");
     db_tensor x = db_new(a, 3, 2, 3, 4, 0), m = db_new(a, 2, 2, 8, 0, 0);
@@ -111,9 +118,14 @@ void tests_modulate(void) {
 }
 
 void tests_gated_residual(void) {
-  run_gated(1, 1, 1);
-  run_gated(2, 7, 33);
-  run_gated(3, 197, 20);
+  for (int w = 4; w <= 16; w += 12) {
+    elem_force_width(w);
+    run_gated(1, 1, 1);
+    run_gated(2, 7, 33);
+    run_gated(3, 197, 20);
+    run_gated(2, 5, 64);
+  }
+  elem_force_width(0);
   /* in place: out aliases x */
   db_arena *a = db_arena_new(th_ctx, "inplace");
   int B = 2, T = 3, C = 5, ld = 5;
