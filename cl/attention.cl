@@ -1,92 +1,342 @@
-// Multi-head self-attention (llm.c layout). The GEMMs run in CLBlast; these
-// kernels move heads in and out of the (.., B, NH, T, hs) layout and do the
-// row softmax and its backward. Every tensor comes as (buffer, element offset).
+// Fused multi-head attention, FlashAttention-2 style: q, k, v are read
+// straight from the packed qkv (B, T, 3C) rows ([q | k | v], head h in columns
+// h*hs .. (h+1)*hs of each), the forward keeps a running max and sum per query
+// (online softmax) and saves only the log-sum-exp (B, NH, T); the backward
+// recomputes each probability from q, k and that LSE. No (T, T) matrix exists
+// anywhere. Every tensor comes as (buffer, element offset).
+//
+// Two launch shapes of the same arithmetic:
+//   *_rows:  one work-item per row, keys (or queries) read from global memory,
+//            no barriers: the CPU path (PoCL runs a work-group as a loop).
+//   *_tiled: one work-group per (sample, head, block of get_local_size rows);
+//            the group stages `tk` keys (or queries) at a time in local memory
+//            behind barriers, each work-item then reads them from there: the
+//            GPU path. Work-items past the last row load tiles but write nothing.
+// mode: 0 bidirectional, 1 causal (query i sees key j iff j <= i), 2 mask
+// (iff mask[b*mask_bstride + i*T + j] != 0; mask_bstride 0 shares one (T,T)).
+// A query that sees no key outputs 0 and saves lse 0 (never read: such a
+// query is visible to no key, so no backward loop reaches it).
 
-// dst (S, B, NH, T, hs) from src (B, T, ld): section s of head h of token t is
-// src columns s*C + h*hs .. s*C + (h+1)*hs. S = 3 for packed qkv (ld = 3C),
-// S = 1 for dout (ld = C). One work-item per dst element; writes coalesce.
-__kernel void attention_gather_heads(__global float *dst, ulong dst_off, __global const float *src, ulong src_off,
-                                     int S, int B, int T, int C, int NH, int ld) {
-  ulong i = get_global_id(0);
-  int hs = C / NH;
-  ulong n = (ulong)S * B * NH * T * hs;
-  if (i >= n) return;
-  int d = (int)(i % hs);
-  ulong r = i / hs;
-  int t = (int)(r % T); r /= T;
-  int h = (int)(r % NH); r /= NH;
-  int b = (int)(r % B);
-  int s = (int)(r / B);
-  dst[dst_off + i] = src[src_off + ((ulong)b * T + t) * ld + (ulong)s * C + (ulong)h * hs + d];
+#define HS_MAX 128 // private row buffers; the host rejects larger heads
+
+// The per-row geometry shared by every kernel: row r of the flat (B, NH, T)
+// order is token i of head h of sample b.
+typedef struct {
+  int b, h, i, hs;
+  ulong ld;  // floats per qkv token: 3C
+  ulong tok; // first qkv float of this sample's token 0, head h (q section)
+} attn_row;
+
+attn_row attn_row_of(ulong bh, int i, int T, int C, int NH) {
+  attn_row r;
+  r.h = (int)(bh % NH);
+  r.b = (int)(bh / NH);
+  r.i = i;
+  r.hs = C / NH;
+  r.ld = 3 * (ulong)C;
+  r.tok = (ulong)r.b * T * r.ld + (ulong)r.h * r.hs;
+  return r;
 }
 
-// The inverse: dst (B, T, S*C) from src (S, B, NH, T, hs); accumulate != 0
-// adds instead of storing. One work-item per dst element.
-__kernel void attention_scatter_heads(__global float *dst, ulong dst_off, __global const float *src, ulong src_off,
-                                      int S, int B, int T, int C, int NH, int accumulate) {
-  ulong i = get_global_id(0);
-  int hs = C / NH, ld = S * C;
-  ulong n = (ulong)B * T * ld;
-  if (i >= n) return;
-  int col = (int)(i % ld);
-  ulong bt = i / ld;
-  int t = (int)(bt % T), b = (int)(bt / T);
-  int s = col / C, c = col % C;
-  int h = c / hs, d = c % hs;
-  float v = src[src_off + ((((ulong)s * B + b) * NH + h) * T + t) * hs + d];
-  if (accumulate) dst[dst_off + i] += v;
-  else dst[dst_off + i] = v;
-}
-
-
-
-// mode: 0 bidirectional, 1 causal (key j visible to query i iff j <= i),
-// 2 mask (visible iff mask[i*T + j] != 0).
-int attn_visible(int mode, __global const float *mask, int i, int j, int T) {
+int attn_visible(int mode, __global const float *m, int i, int j, int T) {
   if (mode == 1) return j <= i;
-  if (mode == 2) return mask[(ulong)i * T + j] != 0.0f;
+  if (mode == 2) return m[(ulong)i * T + j] != 0.0f;
   return 1;
 }
 
-// In place over att (B*NH*T rows of T scores): att = softmax(scale * scores)
-// over the visible keys, exactly 0 elsewhere; a row with no visible key
-// becomes all zeros. One work-group per row.
-__kernel void attention_softmax_forward(__global float *att, ulong att_off, __global const float *mask,
-                                        ulong mask_off, int T, float scale, int mode, __local float *buf) {
-  ulong row = get_group_id(0);
-  int lid = get_local_id(0), nl = get_local_size(0);
-  int i = (int)(row % T); // the query
-  __global float *a = att + att_off + row * T;
-  __global const float *m = mode == 2 ? mask + mask_off : mask;
-  int jend = mode == 1 ? i + 1 : T;
-  float mx = -INFINITY;
-  for (int j = lid; j < jend; j += nl)
-    if (attn_visible(mode, m, i, j, T)) mx = fmax(mx, a[j]);
-  mx = wg_max(buf, mx);
-  if (mx == -INFINITY) { // nothing visible (or every visible score is -inf)
-    for (int j = lid; j < T; j += nl) a[j] = 0.0f;
-    return;
-  }
-  float s = 0.0f;
-  for (int j = lid; j < T; j += nl) {
-    float e = (j < jend && attn_visible(mode, m, i, j, T)) ? exp(scale * (a[j] - mx)) : 0.0f;
-    a[j] = e;
-    s += e;
-  }
-  float inv = 1.0f / wg_sum(buf, s);
-  for (int j = lid; j < T; j += nl) a[j] *= inv; // each item rescales the entries it wrote
+// keys a query needs: causal stops at the diagonal
+int attn_key_end(int mode, int i, int T) { return mode == 1 ? min(i + 1, T) : T; }
+// queries a key needs: causal starts at the diagonal
+int attn_query_begin(int mode, int j) { return mode == 1 ? j : 0; }
+
+__global const float *attn_mask_of(int mode, __global const float *mask, ulong mask_off, ulong mask_bstride, int b) {
+  return mode == 2 ? mask + mask_off + (ulong)b * mask_bstride : mask;
 }
 
-// In place over datt: dpre = scale * att * (datt - sum_j att*datt). Masked
-// entries have att = 0 and so get 0. One work-group per row.
-__kernel void attention_softmax_backward(__global float *datt, ulong datt_off, __global const float *att,
-                                         ulong att_off, int T, float scale, __local float *buf) {
-  ulong row = get_group_id(0);
+// Dot products and axpys over a head row, for each address space the
+// second operand can live in.
+// The row operands stay where they are (global memory, or the local tile):
+// only the accumulators are private, so that a work-group of thousands of
+// items (PoCL's maximum is 4096) fits the stack of a CPU driver's thread.
+#define ATTN_ROW_HELPERS(AS, SFX)                                                        \
+  float dot_##SFX(__global const float *a, AS const float *b, int n) {                  \
+    float s = 0.0f;                                                                      \
+    for (int d = 0; d < n; d++) s += a[d] * b[d];                                        \
+    return s;                                                                            \
+  }                                                                                      \
+  void axpy_##SFX(float *y, float a, AS const float *x, int n) {                        \
+    for (int d = 0; d < n; d++) y[d] += a * x[d];                                        \
+  }
+ATTN_ROW_HELPERS(__global, g)
+ATTN_ROW_HELPERS(__local, l)
+
+// One online-softmax step: key score s joins the running max mx and sum l;
+// acc (the unnormalised output) is rescaled when the max grows.
+float attn_online_weight(float s, float *mx, float *l, float *acc, int hs) {
+  if (s > *mx) {
+    float corr = exp(*mx - s); // 0 on the first visible key (mx = -inf)
+    *l *= corr;
+    for (int d = 0; d < hs; d++) acc[d] *= corr;
+    *mx = s;
+  }
+  float p = exp(s - *mx);
+  *l += p;
+  return p;
+}
+
+void attn_store_row(__global float *out, ulong out_off, __global float *lse, ulong lse_off, ulong row, attn_row r,
+                    int T, int C, float mx, float l, const float *acc) {
+  __global float *o = out + out_off + ((ulong)r.b * T + r.i) * C + (ulong)r.h * r.hs;
+  if (mx == -INFINITY) { // no visible key
+    for (int d = 0; d < r.hs; d++) o[d] = 0.0f;
+    lse[lse_off + row] = 0.0f;
+    return;
+  }
+  float inv = 1.0f / l;
+  for (int d = 0; d < r.hs; d++) o[d] = acc[d] * inv;
+  lse[lse_off + row] = mx + log(l);
+}
+
+// A score is scale * (q . k), summed in d order, in every kernel: the
+// backward's probabilities exp(score - lse) then match the forward's exactly.
+
+// ---------------------------------------------------------------- forward
+
+__kernel void attention_forward_rows(__global float *out, ulong out_off, __global float *lse, ulong lse_off,
+                                     __global const float *qkv, ulong qkv_off, __global const float *mask,
+                                     ulong mask_off, ulong mask_bstride, int B, int T, int C, int NH, float scale,
+                                     int mode) {
+  ulong row = get_global_id(0);
+  if (row >= (ulong)B * NH * T) return;
+  attn_row r = attn_row_of(row / T, (int)(row % T), T, C, NH);
+  __global const float *m = attn_mask_of(mode, mask, mask_off, mask_bstride, r.b);
+  __global const float *keys = qkv + qkv_off + r.tok + C, *vals = keys + C;
+  __global const float *q = qkv + qkv_off + r.tok + (ulong)r.i * r.ld;
+  float acc[HS_MAX], mx = -INFINITY, l = 0.0f;
+  for (int d = 0; d < r.hs; d++) acc[d] = 0.0f;
+  int jend = attn_key_end(mode, r.i, T);
+  for (int j = 0; j < jend; j++) {
+    if (!attn_visible(mode, m, r.i, j, T)) continue;
+    float s = scale * dot_g(q, keys + (ulong)j * r.ld, r.hs);
+    float p = attn_online_weight(s, &mx, &l, acc, r.hs);
+    axpy_g(acc, p, vals + (ulong)j * r.ld, r.hs);
+  }
+  attn_store_row(out, out_off, lse, lse_off, row, r, T, C, mx, l, acc);
+}
+
+// Stages rows j0 .. j0+n-1 (n <= tk) of two qkv sections (or of dout) into
+// local tiles of n x hs; the whole group takes part.
+void attn_stage(__local float *ta, __local float *tb, __global const float *a, __global const float *b, ulong ld,
+                int j0, int n, int hs) {
   int lid = get_local_id(0), nl = get_local_size(0);
-  __global float *dp = datt + datt_off + row * T;
-  __global const float *p = att + att_off + row * T;
+  for (int e = lid; e < n * hs; e += nl) {
+    int jj = e / hs, d = e % hs;
+    ta[e] = a[(ulong)(j0 + jj) * ld + d];
+    tb[e] = b[(ulong)(j0 + jj) * ld + d];
+  }
+}
+
+__kernel void attention_forward_tiled(__global float *out, ulong out_off, __global float *lse, ulong lse_off,
+                                      __global const float *qkv, ulong qkv_off, __global const float *mask,
+                                      ulong mask_off, ulong mask_bstride, int B, int T, int C, int NH, float scale,
+                                      int mode, int tk, __local float *kt, __local float *vt) {
+  int nl = get_local_size(0), nqb = (T + nl - 1) / nl;
+  ulong g = get_group_id(0);
+  int i0 = (int)(g % nqb) * nl, i = i0 + get_local_id(0), live = i < T;
+  attn_row r = attn_row_of(g / nqb, i, T, C, NH);
+  ulong row = (g / nqb) * T + i;
+  __global const float *m = attn_mask_of(mode, mask, mask_off, mask_bstride, r.b);
+  __global const float *keys = qkv + qkv_off + r.tok + C, *vals = keys + C;
+  __global const float *q = qkv + qkv_off + r.tok + (ulong)i * r.ld;
+  float acc[HS_MAX], mx = -INFINITY, l = 0.0f;
+  for (int d = 0; d < r.hs; d++) acc[d] = 0.0f;
+  int jend = attn_key_end(mode, min(i0 + nl - 1, T - 1), T); // the group's last query decides
+  for (int j0 = 0; j0 < jend; j0 += tk) {
+    int n = min(tk, jend - j0);
+    attn_stage(kt, vt, keys, vals, r.ld, j0, n, r.hs);
+    barrier(CLK_LOCAL_MEM_FENCE);
+    if (live)
+      for (int jj = 0; jj < n; jj++) {
+        if (!attn_visible(mode, m, i, j0 + jj, T)) continue;
+        float s = scale * dot_l(q, kt + jj * r.hs, r.hs);
+        float p = attn_online_weight(s, &mx, &l, acc, r.hs);
+        axpy_l(acc, p, vt + jj * r.hs, r.hs);
+      }
+    barrier(CLK_LOCAL_MEM_FENCE); // the next tile overwrites kt, vt
+  }
+  if (live) attn_store_row(out, out_off, lse, lse_off, row, r, T, C, mx, l, acc);
+}
+
+// ---------------------------------------------------------------- backward
+// With P = softmax(S), O = P V, dO given:
+//   D_i = rowsum(dO_i * O_i),  dP_ij = dO_i . v_j,  dS_ij = P_ij (dP_ij - D_i)
+//   dq_i = scale sum_j dS_ij k_j,  dk_j = scale sum_i dS_ij q_i,  dv_j = sum_i P_ij dO_i
+// dq is gathered per query row, dk and dv per key row: every gradient row has
+// one owner, so no atomics, and each adds (+=) its row to dqkv once.
+
+// dsum (B, NH, T) = D; one work-item per row.
+__kernel void attention_backward_dsum(__global float *dsum, ulong dsum_off, __global const float *dout,
+                                      ulong dout_off, __global const float *out, ulong out_off, int B, int T, int C,
+                                      int NH) {
+  ulong row = get_global_id(0);
+  if (row >= (ulong)B * NH * T) return;
+  attn_row r = attn_row_of(row / T, (int)(row % T), T, C, NH);
+  ulong o = ((ulong)r.b * T + r.i) * C + (ulong)r.h * r.hs;
   float s = 0.0f;
-  for (int j = lid; j < T; j += nl) s += p[j] * dp[j];
-  s = wg_sum(buf, s);
-  for (int j = lid; j < T; j += nl) dp[j] = scale * p[j] * (dp[j] - s);
+  for (int d = 0; d < r.hs; d++) s += dout[dout_off + o + d] * out[out_off + o + d];
+  dsum[dsum_off + row] = s;
+}
+
+void attn_add_row(__global float *dst, const float *src, float scale, int hs) {
+  for (int d = 0; d < hs; d++) dst[d] += scale * src[d];
+}
+
+// dq of one query row: the keys come one at a time from global memory.
+__kernel void attention_backward_dq_rows(__global float *dqkv, ulong dqkv_off, __global const float *dout,
+                                         ulong dout_off, __global const float *lse, ulong lse_off,
+                                         __global const float *dsum, ulong dsum_off, __global const float *qkv,
+                                         ulong qkv_off, __global const float *mask, ulong mask_off,
+                                         ulong mask_bstride, int B, int T, int C, int NH, float scale, int mode) {
+  ulong row = get_global_id(0);
+  if (row >= (ulong)B * NH * T) return;
+  attn_row r = attn_row_of(row / T, (int)(row % T), T, C, NH);
+  __global const float *m = attn_mask_of(mode, mask, mask_off, mask_bstride, r.b);
+  __global const float *keys = qkv + qkv_off + r.tok + C, *vals = keys + C;
+  __global const float *q = qkv + qkv_off + r.tok + (ulong)r.i * r.ld;
+  __global const float *dO = dout + dout_off + ((ulong)r.b * T + r.i) * C + (ulong)r.h * r.hs;
+  float dq[HS_MAX], L = lse[lse_off + row], D = dsum[dsum_off + row];
+  for (int d = 0; d < r.hs; d++) dq[d] = 0.0f;
+  int jend = attn_key_end(mode, r.i, T);
+  for (int j = 0; j < jend; j++) {
+    if (!attn_visible(mode, m, r.i, j, T)) continue;
+    __global const float *kj = keys + (ulong)j * r.ld;
+    float p = exp(scale * dot_g(q, kj, r.hs) - L);
+    float ds = p * (dot_g(dO, vals + (ulong)j * r.ld, r.hs) - D);
+    axpy_g(dq, ds, kj, r.hs);
+  }
+  attn_add_row(dqkv + dqkv_off + r.tok + (ulong)r.i * r.ld, dq, scale, r.hs);
+}
+
+__kernel void attention_backward_dq_tiled(__global float *dqkv, ulong dqkv_off, __global const float *dout,
+                                          ulong dout_off, __global const float *lse, ulong lse_off,
+                                          __global const float *dsum, ulong dsum_off, __global const float *qkv,
+                                          ulong qkv_off, __global const float *mask, ulong mask_off,
+                                          ulong mask_bstride, int B, int T, int C, int NH, float scale, int mode,
+                                          int tk, __local float *kt, __local float *vt) {
+  int nl = get_local_size(0), nqb = (T + nl - 1) / nl;
+  ulong g = get_group_id(0);
+  int i0 = (int)(g % nqb) * nl, i = i0 + get_local_id(0), live = i < T;
+  attn_row r = attn_row_of(g / nqb, i, T, C, NH);
+  ulong row = (g / nqb) * T + i;
+  __global const float *m = attn_mask_of(mode, mask, mask_off, mask_bstride, r.b);
+  __global const float *keys = qkv + qkv_off + r.tok + C, *vals = keys + C;
+  __global const float *q = qkv + qkv_off + r.tok + (ulong)i * r.ld;
+  __global const float *dO = dout + dout_off + ((ulong)r.b * T + i) * C + (ulong)r.h * r.hs;
+  float dq[HS_MAX], L = 0.0f, D = 0.0f;
+  if (live) {
+    L = lse[lse_off + row];
+    D = dsum[dsum_off + row];
+  }
+  for (int d = 0; d < r.hs; d++) dq[d] = 0.0f;
+  int jend = attn_key_end(mode, min(i0 + nl - 1, T - 1), T);
+  for (int j0 = 0; j0 < jend; j0 += tk) {
+    int n = min(tk, jend - j0);
+    attn_stage(kt, vt, keys, vals, r.ld, j0, n, r.hs);
+    barrier(CLK_LOCAL_MEM_FENCE);
+    if (live)
+      for (int jj = 0; jj < n; jj++) {
+        if (!attn_visible(mode, m, i, j0 + jj, T)) continue;
+        float p = exp(scale * dot_l(q, kt + jj * r.hs, r.hs) - L);
+        float ds = p * (dot_l(dO, vt + jj * r.hs, r.hs) - D);
+        axpy_l(dq, ds, kt + jj * r.hs, r.hs);
+      }
+    barrier(CLK_LOCAL_MEM_FENCE);
+  }
+  if (live) attn_add_row(dqkv + dqkv_off + r.tok + (ulong)i * r.ld, dq, scale, r.hs);
+}
+
+// dk, dv of one key row j: the queries that see it, one at a time.
+__kernel void attention_backward_dkv_rows(__global float *dqkv, ulong dqkv_off, __global const float *dout,
+                                          ulong dout_off, __global const float *lse, ulong lse_off,
+                                          __global const float *dsum, ulong dsum_off, __global const float *qkv,
+                                          ulong qkv_off, __global const float *mask, ulong mask_off,
+                                          ulong mask_bstride, int B, int T, int C, int NH, float scale, int mode) {
+  ulong row = get_global_id(0);
+  if (row >= (ulong)B * NH * T) return;
+  ulong bh = row / T;
+  attn_row r = attn_row_of(bh, (int)(row % T), T, C, NH);
+  int j = r.i;
+  __global const float *m = attn_mask_of(mode, mask, mask_off, mask_bstride, r.b);
+  __global const float *queries = qkv + qkv_off + r.tok;
+  __global const float *douts = dout + dout_off + (ulong)r.b * T * C + (ulong)r.h * r.hs;
+  __global const float *k = queries + (ulong)j * r.ld + C, *v = k + C;
+  float dk[HS_MAX], dv[HS_MAX];
+  for (int d = 0; d < r.hs; d++) dk[d] = dv[d] = 0.0f;
+  for (int i = attn_query_begin(mode, j); i < T; i++) {
+    if (!attn_visible(mode, m, i, j, T)) continue;
+    __global const float *qi = queries + (ulong)i * r.ld, *dOi = douts + (ulong)i * C;
+    float p = exp(scale * dot_g(qi, k, r.hs) - lse[lse_off + bh * T + i]);
+    float ds = p * (dot_g(v, dOi, r.hs) - dsum[dsum_off + bh * T + i]);
+    axpy_g(dv, p, dOi, r.hs);
+    axpy_g(dk, ds, qi, r.hs);
+  }
+  __global float *dst = dqkv + dqkv_off + r.tok + (ulong)j * r.ld;
+  attn_add_row(dst + C, dk, scale, r.hs);
+  attn_add_row(dst + 2 * C, dv, 1.0f, r.hs);
+}
+
+// Stages query rows i0 .. i0+n-1: q into qt, dO into ot, their LSE and D.
+void attn_stage_queries(__local float *qt, __local float *ot, __local float *lt, __local float *dt,
+                        __global const float *queries, ulong ld, __global const float *douts, int C,
+                        __global const float *lse_bh, __global const float *dsum_bh, int i0, int n, int hs) {
+  int lid = get_local_id(0), nl = get_local_size(0);
+  for (int e = lid; e < n * hs; e += nl) {
+    int ii = e / hs, d = e % hs;
+    qt[e] = queries[(ulong)(i0 + ii) * ld + d];
+    ot[e] = douts[(ulong)(i0 + ii) * C + d];
+  }
+  for (int ii = lid; ii < n; ii += nl) {
+    lt[ii] = lse_bh[i0 + ii];
+    dt[ii] = dsum_bh[i0 + ii];
+  }
+}
+
+__kernel void attention_backward_dkv_tiled(__global float *dqkv, ulong dqkv_off, __global const float *dout,
+                                           ulong dout_off, __global const float *lse, ulong lse_off,
+                                           __global const float *dsum, ulong dsum_off, __global const float *qkv,
+                                           ulong qkv_off, __global const float *mask, ulong mask_off,
+                                           ulong mask_bstride, int B, int T, int C, int NH, float scale, int mode,
+                                           int tk, __local float *qt, __local float *ot, __local float *lt,
+                                           __local float *dt) {
+  int nl = get_local_size(0), nkb = (T + nl - 1) / nl;
+  ulong g = get_group_id(0), bh = g / nkb;
+  int j0 = (int)(g % nkb) * nl, j = j0 + get_local_id(0), live = j < T;
+  attn_row r = attn_row_of(bh, j, T, C, NH);
+  __global const float *m = attn_mask_of(mode, mask, mask_off, mask_bstride, r.b);
+  __global const float *queries = qkv + qkv_off + r.tok;
+  __global const float *douts = dout + dout_off + (ulong)r.b * T * C + (ulong)r.h * r.hs;
+  __global const float *k = queries + (ulong)j * r.ld + C, *v = k + C;
+  float dk[HS_MAX], dv[HS_MAX];
+  for (int d = 0; d < r.hs; d++) dk[d] = dv[d] = 0.0f;
+  for (int i0 = attn_query_begin(mode, j0); i0 < T; i0 += tk) { // the group's first key decides
+    int n = min(tk, T - i0);
+    attn_stage_queries(qt, ot, lt, dt, queries, r.ld, douts, C, lse + lse_off + bh * T, dsum + dsum_off + bh * T, i0,
+                       n, r.hs);
+    barrier(CLK_LOCAL_MEM_FENCE);
+    if (live)
+      for (int ii = 0; ii < n; ii++) {
+        if (!attn_visible(mode, m, i0 + ii, j, T)) continue;
+        __local const float *qi = qt + ii * r.hs, *dOi = ot + ii * r.hs;
+        float p = exp(scale * dot_l(k, qi, r.hs) - lt[ii]);
+        float ds = p * (dot_l(v, dOi, r.hs) - dt[ii]);
+        axpy_l(dv, p, dOi, r.hs);
+        axpy_l(dk, ds, qi, r.hs);
+      }
+    barrier(CLK_LOCAL_MEM_FENCE);
+  }
+  if (live) {
+    __global float *dst = dqkv + dqkv_off + r.tok + (ulong)j * r.ld;
+    attn_add_row(dst + C, dk, scale, r.hs);
+    attn_add_row(dst + 2 * C, dv, 1.0f, r.hs);
+  }
 }

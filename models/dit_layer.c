@@ -38,16 +38,15 @@ void dit_layer_init_params(db_ctx *ctx, dit_layer_config cfg, dit_layer_params *
 }
 
 void dit_layer_alloc_acts(db_arena *a, dit_layer_config cfg, int B, int T, dit_layer_acts *s) {
-  int C = cfg.C, NH = cfg.NH, hs = C / NH;
+  int C = cfg.C, NH = cfg.NH;
   s->B = B;
   s->T = T;
   s->csilu = db_new(a, 2, B, C, 0, 0);
   s->mod = db_new(a, 2, B, 6 * C, 0, 0);
   s->mean1 = db_new(a, 1, B * T, 0, 0, 0);
   s->rstd1 = db_new(a, 1, B * T, 0, 0, 0);
-  int qkvr_shape[4] = {3 * B, NH, T, hs};
-  s->qkvr = db_alloc(a, DB_F32, 4, qkvr_shape);
-  s->att = db_new(a, 4, B, NH, T, T);
+  s->qkv = db_new(a, 3, B, T, 3 * C, 0);
+  s->lse = db_new(a, 3, B, NH, T, 0);
   s->atty = db_new(a, 3, B, T, C, 0);
   s->proj = db_new(a, 3, B, T, C, 0);
   s->x1 = db_new(a, 3, B, T, C, 0);
@@ -64,7 +63,7 @@ void dit_workspace_alloc(db_arena *a, dit_layer_config cfg, int B, int T, dit_wo
   w->big1 = db_new(a, 3, B, T, 4 * C, 0);
   w->big2 = db_new(a, 3, B, T, 4 * C, 0);
   w->d1 = db_new(a, 3, B, T, C, 0);
-  w->datt = db_new(a, 4, B, NH, T, T);
+  w->dsum = db_new(a, 3, B, NH, T, 0);
   w->dmod = db_new(a, 2, B, 6 * C, 0, 0);
   w->dcsilu = db_new(a, 2, B, C, 0, 0);
 }
@@ -75,18 +74,16 @@ db_tensor dit_ws_slice(db_tensor big, int k, int m, int B, int T, int C) {
 }
 
 /* Scratch map (slices of (B,T,C) in big1 | big2):
- *   forward:  ln, m in big1[0], big1[1]; qkv in big2[0..2]; attention scratch big2[3];
- *             GELU output in big2[0..3] (qkv is dead by then)
+ *   forward:  ln, m in big1[0], big1[1]; GELU output in big2[0..3]
  *   backward, MLP: GELU recomputed in big1[0..3]; dGELU -> dfc1 in place in big2[0..3];
  *             then ln2, m2, dln, dm in big1[0], big1[1], big1[2], big1[3]
- *   backward, attention: datty big1[3]; dqkv big1[0..2]; dqkvr big2[1..3], scratch big2[0];
+ *   backward, attention: datty big1[3]; dqkv big1[0..2];
  *             then ln1, m1, dm, dln in big2[0], big2[1], big2[2], big2[3] */
 void dit_layer_forward(db_ctx *ctx, db_tensor out, dit_layer_acts *s, db_tensor x, db_tensor c,
                        const dit_layer_params *p, dit_workspace *w, dit_layer_config cfg) {
   int B = s->B, T = s->T, C = cfg.C, N = B * T;
   if (w->B != B || w->T != T) db_fail("DiT layer: workspace for B=%d T=%d used with B=%d T=%d", w->B, w->T, B, T);
   db_tensor ln = dit_ws_slice(w->big1, 0, 1, B, T, C), m = dit_ws_slice(w->big1, 1, 1, B, T, C);
-  db_tensor qkv = dit_ws_slice(w->big2, 0, 3, B, T, C), att_s = dit_ws_slice(w->big2, 3, 1, B, T, C);
   db_tensor gelu = dit_ws_slice(w->big2, 0, 4, B, T, C);
   /* modulation parameters from the conditioning */
   silu_forward(ctx, s->csilu, c, (size_t)B * C);
@@ -94,8 +91,8 @@ void dit_layer_forward(db_ctx *ctx, db_tensor out, dit_layer_acts *s, db_tensor 
   /* attention branch */
   layernorm_forward(ctx, ln, s->mean1, s->rstd1, x, N, C, 1e-6f);
   modulate_forward(ctx, m, ln, s->mod, 0, C, B, T, C, 6 * C);
-  linear_forward(ctx, qkv, m, p->t[DIT_QKV_W], p->t[DIT_QKV_B], N, C, 3 * C);
-  attention_forward(ctx, s->atty, s->qkvr, s->att, att_s, qkv, DB_NULL, ATTN_BIDIRECTIONAL, B, T, C, cfg.NH);
+  linear_forward(ctx, s->qkv, m, p->t[DIT_QKV_W], p->t[DIT_QKV_B], N, C, 3 * C);
+  attention_forward(ctx, s->atty, s->lse, s->qkv, DB_NULL, ATTN_BIDIRECTIONAL, B, T, C, cfg.NH);
   linear_forward(ctx, s->proj, s->atty, p->t[DIT_PROJ_W], p->t[DIT_PROJ_B], N, C, C);
   gated_residual_forward(ctx, s->x1, x, s->proj, s->mod, 2 * C, B, T, C, 6 * C);
   /* MLP branch */
@@ -144,8 +141,8 @@ void dit_layer_backward(db_ctx *ctx, db_tensor dx, db_tensor dc, dit_layer_param
   db_zero(ctx, datty);
   linear_backward(ctx, datty, g->t[DIT_PROJ_W], g->t[DIT_PROJ_B], dbranch, s->atty, p->t[DIT_PROJ_W], N, C, C);
   db_zero(ctx, dqkv);
-  attention_backward(ctx, dqkv, dit_ws_slice(w->big2, 1, 3, B, T, C), w->datt, S2(0), datty, s->qkvr, s->att, B, T,
-                     C, cfg.NH);
+  attention_backward(ctx, dqkv, w->dsum, datty, s->atty, s->lse, s->qkv, DB_NULL, ATTN_BIDIRECTIONAL, B, T, C,
+                     cfg.NH);
   ln = S2(0); m = S2(1); dm = S2(2); dln = S2(3);
   layernorm_forward(ctx, ln, s->mean1, s->rstd1, x, N, C, 1e-6f);
   modulate_forward(ctx, m, ln, s->mod, 0, C, B, T, C, 6 * C);

@@ -6,7 +6,8 @@
  * The backward is the reverse walk over these ops. Layer norms, modulated
  * inputs and the GELU output are recomputed in the backward instead of being
  * saved: they are cheap elementwise work and would cost 6 x (B,T,C) floats per
- * layer. Saved per layer: 12 (B,T,C) + the attention probabilities. */
+ * layer. Saved per layer: 12 (B,T,C) + the attention log-sum-exp (B,NH,T):
+ * the fused attention keeps no (T,T) matrix. */
 #ifndef DB_DIT_LAYER_H
 #define DB_DIT_LAYER_H
 #include "../ops/ops.h"
@@ -31,7 +32,7 @@ typedef struct {
   db_tensor csilu;              /* (B,C)   SiLU(c) */
   db_tensor mod;                /* (B,6C)  */
   db_tensor mean1, rstd1;       /* (B*T)   */
-  db_tensor qkvr, att;          /* (3,B,NH,T,hs), (B,NH,T,T) */
+  db_tensor qkv, lse;           /* (B,T,3C) attention input, (B,NH,T) its log-sum-exp */
   db_tensor atty;               /* (B,T,C) attention output, before the projection */
   db_tensor proj;               /* (B,T,C) */
   db_tensor x1;                 /* (B,T,C) after the attention residual */
@@ -43,13 +44,13 @@ typedef struct {
 /* Scratch shared by every layer of a block (and the block's final layer),
  * sized for the largest B,T. Two (B,T,4C) buffers are carved into (B,T,C)
  * slices whose lifetimes do not overlap (the map is in dit_layer.c): with them
- * the scratch is 12 (B,T,C) + one attention matrix, less than one layer's saved
+ * the scratch is 12 (B,T,C) + (B,NH,T), less than one layer's saved
  * activations, so one block of L/B layers needs about 1/B of the memory of L. */
 typedef struct {
   int B, T;
   db_tensor big1, big2;         /* (B,T,4C) */
   db_tensor d1;                 /* (B,T,C)  */
-  db_tensor datt;               /* (B,NH,T,T) */
+  db_tensor dsum;               /* (B,NH,T) attention backward scratch */
   db_tensor dmod, dcsilu;       /* (B,6C), (B,C) */
 } dit_workspace;
 /* Slice k (of width m) of a (B,T,4C) scratch buffer, as a (B*T, m*C) tensor. */

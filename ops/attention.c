@@ -1,120 +1,158 @@
-/* Multi-head self-attention, llm.c style: permute qkv into (3,B,NH,T,hs),
- * batched GEMMs through CLBlast (one batch per (b,h)), an in-place row
- * softmax, and a permute back. Backward is written by hand; every GEMM
- * writes (beta = 0) into scratch and only the final permute-add touches dinp. */
+/* Fused multi-head self-attention (FlashAttention-2 style, cl/attention.cl):
+ * q, k, v straight from the packed (B,T,3C) qkv, an online softmax that saves
+ * only the per-row log-sum-exp, and a backward that recomputes the
+ * probabilities. Memory is O(B*T*C): no (B,NH,T,T) matrix, no head permutes.
+ *
+ * Two launch shapes (see the .cl file): on a CPU device (ctx->row_wg == 1,
+ * PoCL) one work-item per row in small groups, without barriers; elsewhere
+ * work-groups of db_row_group_size(ctx, T) rows that stage keys/queries in
+ * local-memory tiles. attention_force_group_size picks either for tests. */
 #include "ops.h"
 #include <math.h>
+
+#define ATTN_HS_MAX 128     /* HS_MAX in cl/attention.cl */
+#define ATTN_CPU_GROUP 8    /* rows per work-group of the *_rows kernels */
+#define ATTN_TILE_BYTES 16384 /* local memory for one group's tiles, at most */
+
+static size_t forced_group; /* attention_force_group_size; 0 = automatic */
+
+size_t attention_force_group_size(size_t n) {
+  size_t prev = forced_group;
+  forced_group = n;
+  return prev;
+}
 
 static int head_size(const char *op, int B, int T, int C, int NH) {
   if (B <= 0 || T <= 0 || C <= 0 || NH <= 0)
     db_fail("%s: sizes must be positive (B=%d T=%d C=%d NH=%d)", op, B, T, C, NH);
   if (C % NH != 0) db_fail("%s: C=%d is not divisible by the number of heads NH=%d", op, C, NH);
+  if (C / NH > ATTN_HS_MAX)
+    db_fail("%s: head size C/NH=%d exceeds the kernels' maximum %d (use more heads)", op, C / NH, ATTN_HS_MAX);
   return C / NH;
 }
 
-/* Row-major strided-batched C = op(A) @ op(B) (beta = 0) over B*NH batches.
- * Offsets are element offsets into the tensors, added to the tensors' own. */
-static void gemm_batched(db_ctx *ctx, int ta, int tb, int m, int n, int k, db_tensor A, size_t a_off, size_t lda,
-                         size_t a_stride, db_tensor Bm, size_t b_off, size_t ldb, size_t b_stride, db_tensor Cm,
-                         size_t c_off, size_t ldc, size_t c_stride, size_t batch) {
-  CLBLAST_CHECK(CLBlastSgemmStridedBatched(
-      CLBlastLayoutRowMajor, ta ? CLBlastTransposeYes : CLBlastTransposeNo, tb ? CLBlastTransposeYes : CLBlastTransposeNo,
-      (size_t)m, (size_t)n, (size_t)k, 1.0f, A.mem, (size_t)db_eoff(A) + a_off, lda, a_stride, Bm.mem,
-      (size_t)db_eoff(Bm) + b_off, ldb, b_stride, 0.0f, Cm.mem, (size_t)db_eoff(Cm) + c_off, ldc, c_stride, batch,
-      &ctx->queue, db_profile_event(ctx, "sgemm_batched")));
+/* The mask's batch stride: 0 for one (T,T) mask shared by the batch, T*T for
+ * a (B,T,T) mask; fails clearly for any other size or a missing mask. */
+static size_t mask_stride(const char *op, db_tensor mask, int mode, int B, int T) {
+  if (mode == ATTN_BIDIRECTIONAL || mode == ATTN_CAUSAL) return 0;
+  if (mode != ATTN_MASK)
+    db_fail("%s: unknown mode %d (expected ATTN_BIDIRECTIONAL, ATTN_CAUSAL or ATTN_MASK)", op, mode);
+  size_t tt = (size_t)T * T;
+  if (db_is_null(mask)) db_check_numel(mask, tt, op, "mask"); /* "argument mask is missing" */
+  size_t n = db_numel(mask);
+  if (n == tt) return 0;
+  if (n == (size_t)B * tt) return tt;
+  db_fail("%s: argument mask has %zu elements; expected T*T = %zu (shared) or B*T*T = %zu (per sample)", op, n, tt,
+          (size_t)B * tt);
+  return 0;
 }
 
-static void gather_heads(db_ctx *ctx, db_tensor dst, db_tensor src, int S, int B, int T, int C, int NH, int ld) {
-  db_args a = db_args_begin(ctx, "attention", "attention_gather_heads");
-  db_arg_tensor(&a, dst);
-  db_arg_tensor(&a, src);
-  db_arg_i32(&a, S);
-  db_arg_i32(&a, B);
-  db_arg_i32(&a, T);
-  db_arg_i32(&a, C);
-  db_arg_i32(&a, NH);
-  db_arg_i32(&a, ld);
-  db_launch_1d(&a, (size_t)S * B * T * C, 0);
+/* The launch: tiled (GPU path) with `wg` rows per group, or rows (CPU path). */
+typedef struct { int tiled; size_t wg; int tk; } attn_launch;
+
+static attn_launch pick_launch(db_ctx *ctx, const char *kernel_tiled, int T, int tile_row_floats) {
+  attn_launch L = {0, ATTN_CPU_GROUP, 0};
+  size_t wg = forced_group ? forced_group : ctx->row_wg == 1 ? 1 : db_row_group_size(ctx, T);
+  if (wg == 1) return L; /* the rows path */
+  size_t kmax = 0;
+  CL_CHECK(clGetKernelWorkGroupInfo(db_kernel(ctx, "attention", kernel_tiled), ctx->dev.device,
+                                    CL_KERNEL_WORK_GROUP_SIZE, sizeof kmax, &kmax, NULL));
+  if (wg > kmax) {
+    if (forced_group)
+      db_fail("attention: work-group size %zu exceeds kernel %s's maximum %zu (CL_KERNEL_WORK_GROUP_SIZE)", wg,
+              kernel_tiled, kmax);
+    while (wg > kmax) wg /= 2;
+  }
+  size_t budget = ctx->dev.local_mem / 2 < ATTN_TILE_BYTES ? ctx->dev.local_mem / 2 : ATTN_TILE_BYTES;
+  size_t tk = budget / ((size_t)tile_row_floats * sizeof(float));
+  if (tk > 64) tk = 64;
+  if (tk < 1) tk = 1;
+  L.tiled = 1;
+  L.wg = wg;
+  L.tk = (int)tk;
+  return L;
 }
 
-static void scatter_heads(db_ctx *ctx, db_tensor dst, db_tensor src, int S, int B, int T, int C, int NH,
-                          int accumulate) {
-  db_args a = db_args_begin(ctx, "attention", "attention_scatter_heads");
-  db_arg_tensor(&a, dst);
-  db_arg_tensor(&a, src);
-  db_arg_i32(&a, S);
-  db_arg_i32(&a, B);
-  db_arg_i32(&a, T);
-  db_arg_i32(&a, C);
-  db_arg_i32(&a, NH);
-  db_arg_i32(&a, accumulate);
-  db_launch_1d(&a, (size_t)S * B * T * C, 0);
+/* Arguments every attention kernel starts with after its outputs: qkv, mask, sizes, scale, mode. */
+static void common_args(db_args *a, db_tensor qkv, db_tensor mask, size_t mstride, int mode, int B, int T, int C,
+                        int NH) {
+  db_arg_tensor(a, qkv);
+  db_arg_tensor(a, mode == ATTN_MASK ? mask : DB_NULL);
+  db_arg_u64(a, mstride);
+  db_arg_i32(a, B);
+  db_arg_i32(a, T);
+  db_arg_i32(a, C);
+  db_arg_i32(a, NH);
+  db_arg_f32(a, (float)(1.0 / sqrt((double)(C / NH))));
+  db_arg_i32(a, mode);
 }
 
-void attention_forward(db_ctx *ctx, db_tensor out, db_tensor qkvr, db_tensor att, db_tensor scratch, db_tensor inp,
-                       db_tensor mask, int mode, int B, int T, int C, int NH) {
+/* Launches a kernel of B*NH*T rows in the shape L: for tiled kernels, adds the
+ * tile size and `ntiles` local tiles of tk*hs floats (+ `nvec` of tk floats). */
+static void launch_rows(db_args *a, attn_launch L, int B, int T, int NH, int hs, int ntiles, int nvec) {
+  size_t rows = (size_t)B * NH * T;
+  if (!L.tiled) {
+    db_launch_1d(a, rows, L.wg);
+    return;
+  }
+  db_arg_i32(a, L.tk);
+  for (int t = 0; t < ntiles; t++) db_arg_local(a, (size_t)L.tk * hs * sizeof(float));
+  for (int t = 0; t < nvec; t++) db_arg_local(a, (size_t)L.tk * sizeof(float));
+  size_t blocks = ((size_t)T + L.wg - 1) / L.wg;
+  db_launch_1d(a, (size_t)B * NH * blocks * L.wg, L.wg);
+}
+
+void attention_forward(db_ctx *ctx, db_tensor out, db_tensor lse, db_tensor qkv, db_tensor mask, int mode, int B,
+                       int T, int C, int NH) {
   const char *op = "attention_forward";
   int hs = head_size(op, B, T, C, NH);
-  size_t BT = (size_t)B * T, nh_rows = (size_t)B * NH * T, sec = nh_rows * hs;
+  size_t BT = (size_t)B * T;
   db_check_numel(out, BT * C, op, "out");
-  db_check_numel(qkvr, 3 * sec, op, "qkvr");
-  db_check_numel(att, nh_rows * T, op, "att");
-  db_check_numel(scratch, sec, op, "scratch");
-  db_check_numel(inp, BT * 3 * C, op, "inp");
-  if (mode == ATTN_MASK) db_check_numel(mask, (size_t)T * T, op, "mask");
-  else if (mode != ATTN_BIDIRECTIONAL && mode != ATTN_CAUSAL)
-    db_fail("%s: unknown mode %d (expected ATTN_BIDIRECTIONAL, ATTN_CAUSAL or ATTN_MASK)", op, mode);
-
-  size_t batch = (size_t)B * NH, tt = (size_t)T * T, ths = (size_t)T * hs;
-  gather_heads(ctx, qkvr, inp, 3, B, T, C, NH, 3 * C);
-  /* att = q @ k^T (unscaled; the softmax applies 1/sqrt(hs)) */
-  gemm_batched(ctx, 0, 1, T, T, hs, qkvr, 0, hs, ths, qkvr, sec, hs, ths, att, 0, T, tt, batch);
-  size_t wg = db_row_group_size(ctx, T);
-  db_args a = db_args_begin(ctx, "attention", "attention_softmax_forward");
-  db_arg_tensor(&a, att);
-  db_arg_tensor(&a, mode == ATTN_MASK ? mask : DB_NULL);
-  db_arg_i32(&a, T);
-  db_arg_f32(&a, (float)(1.0 / sqrt((double)hs)));
-  db_arg_i32(&a, mode);
-  db_arg_local(&a, wg * sizeof(float));
-  db_launch_1d(&a, nh_rows * wg, wg);
-  /* scratch = att @ v */
-  gemm_batched(ctx, 0, 0, T, hs, T, att, 0, T, tt, qkvr, 2 * sec, hs, ths, scratch, 0, hs, ths, batch);
-  scatter_heads(ctx, out, scratch, 1, B, T, C, NH, 0);
+  db_check_numel(lse, BT * NH, op, "lse");
+  db_check_numel(qkv, BT * 3 * C, op, "qkv");
+  size_t ms = mask_stride(op, mask, mode, B, T);
+  attn_launch L = pick_launch(ctx, "attention_forward_tiled", T, 2 * hs);
+  db_args a = db_args_begin(ctx, "attention", L.tiled ? "attention_forward_tiled" : "attention_forward_rows");
+  db_arg_tensor(&a, out);
+  db_arg_tensor(&a, lse);
+  common_args(&a, qkv, mask, ms, mode, B, T, C, NH);
+  launch_rows(&a, L, B, T, NH, hs, 2, 0);
 }
 
-void attention_backward(db_ctx *ctx, db_tensor dinp, db_tensor dqkvr, db_tensor datt, db_tensor scratch,
-                        db_tensor dout, db_tensor qkvr, db_tensor att, int B, int T, int C, int NH) {
+void attention_backward(db_ctx *ctx, db_tensor dqkv, db_tensor dsum, db_tensor dout, db_tensor out, db_tensor lse,
+                        db_tensor qkv, db_tensor mask, int mode, int B, int T, int C, int NH) {
   const char *op = "attention_backward";
   int hs = head_size(op, B, T, C, NH);
-  size_t BT = (size_t)B * T, nh_rows = (size_t)B * NH * T, sec = nh_rows * hs;
-  db_check_numel(dinp, BT * 3 * C, op, "dinp");
-  db_check_numel(dqkvr, 3 * sec, op, "dqkvr");
-  db_check_numel(datt, nh_rows * T, op, "datt");
-  db_check_numel(scratch, sec, op, "scratch");
+  size_t BT = (size_t)B * T;
+  db_check_numel(dqkv, BT * 3 * C, op, "dqkv");
+  db_check_numel(dsum, BT * NH, op, "dsum");
   db_check_numel(dout, BT * C, op, "dout");
-  db_check_numel(qkvr, 3 * sec, op, "qkvr");
-  db_check_numel(att, nh_rows * T, op, "att");
+  db_check_numel(out, BT * C, op, "out");
+  db_check_numel(lse, BT * NH, op, "lse");
+  db_check_numel(qkv, BT * 3 * C, op, "qkv");
+  size_t ms = mask_stride(op, mask, mode, B, T);
 
-  size_t batch = (size_t)B * NH, tt = (size_t)T * T, ths = (size_t)T * hs;
-  /* scratch = dout per head, (B,NH,T,hs) */
-  gather_heads(ctx, scratch, dout, 1, B, T, C, NH, C);
-  /* datt = dout_h @ v^T */
-  gemm_batched(ctx, 0, 1, T, T, hs, scratch, 0, hs, ths, qkvr, 2 * sec, hs, ths, datt, 0, T, tt, batch);
-  /* dv = att^T @ dout_h */
-  gemm_batched(ctx, 1, 0, T, hs, T, att, 0, T, tt, scratch, 0, hs, ths, dqkvr, 2 * sec, hs, ths, batch);
-  /* datt <- dpre = scale * att * (datt - rowsum(att * datt)) */
-  size_t wg = db_row_group_size(ctx, T);
-  db_args a = db_args_begin(ctx, "attention", "attention_softmax_backward");
-  db_arg_tensor(&a, datt);
-  db_arg_tensor(&a, att);
+  /* D = rowsum(dout * out), per head */
+  db_args a = db_args_begin(ctx, "attention", "attention_backward_dsum");
+  db_arg_tensor(&a, dsum);
+  db_arg_tensor(&a, dout);
+  db_arg_tensor(&a, out);
+  db_arg_i32(&a, B);
   db_arg_i32(&a, T);
-  db_arg_f32(&a, (float)(1.0 / sqrt((double)hs)));
-  db_arg_local(&a, wg * sizeof(float));
-  db_launch_1d(&a, nh_rows * wg, wg);
-  /* dq = dpre @ k; dk = dpre^T @ q */
-  gemm_batched(ctx, 0, 0, T, hs, T, datt, 0, T, tt, qkvr, sec, hs, ths, dqkvr, 0, hs, ths, batch);
-  gemm_batched(ctx, 1, 0, T, hs, T, datt, 0, T, tt, qkvr, 0, hs, ths, dqkvr, sec, hs, ths, batch);
-  /* dinp += dqkvr, back in the packed (B,T,3C) layout */
-  scatter_heads(ctx, dinp, dqkvr, 3, B, T, C, NH, 1);
+  db_arg_i32(&a, C);
+  db_arg_i32(&a, NH);
+  db_launch_1d(&a, BT * NH, 0);
+
+  static const char *const kernels[2][2] = {{"attention_backward_dq_rows", "attention_backward_dq_tiled"},
+                                            {"attention_backward_dkv_rows", "attention_backward_dkv_tiled"}};
+  for (int k = 0; k < 2; k++) { /* k = 0: dq per query row; 1: dk, dv per key row */
+    attn_launch L = pick_launch(ctx, kernels[k][1], T, 2 * hs + (k ? 2 : 0));
+    a = db_args_begin(ctx, "attention", kernels[k][L.tiled]);
+    db_arg_tensor(&a, dqkv);
+    db_arg_tensor(&a, dout);
+    db_arg_tensor(&a, lse);
+    db_arg_tensor(&a, dsum);
+    common_args(&a, qkv, mask, ms, mode, B, T, C, NH);
+    launch_rows(&a, L, B, T, NH, hs, 2, k ? 2 : 0);
+  }
 }

@@ -110,21 +110,28 @@ void gelu_backward(db_ctx *ctx, db_tensor dinp, db_tensor dout, db_tensor inp, s
  * the gradient of the GELU input is not accumulated anywhere else. */
 void gelu_backward_inplace(db_ctx *ctx, db_tensor d, db_tensor inp, size_t n);
 
-/* attention.c: multi-head self-attention on packed qkv (B,T,3C) laid out
- * [q | k | v], head h using columns h*hs..(h+1)*hs of each, hs = C/NH.
+/* attention.c: fused multi-head self-attention (FlashAttention-2 style) on
+ * packed qkv (B,T,3C) laid out [q | k | v], head h using columns
+ * h*hs..(h+1)*hs of each, hs = C/NH <= 128. Scores are scaled by 1/sqrt(hs).
  * mode ATTN_BIDIRECTIONAL, ATTN_CAUSAL (query i sees keys j <= i) or
- * ATTN_MASK (query i sees key j where mask[i*T+j] != 0; a query that sees no
- * key outputs zeros). Scores are scaled by 1/sqrt(hs); softmax subtracts the
- * row max. Saved: qkvr (the permuted q,k,v) and att (the probabilities). */
+ * ATTN_MASK (query i of sample b sees key j where mask[i*T+j] != 0 for a
+ * (T,T) mask, mask[(b*T+i)*T+j] for a (B,T,T) one). A query that sees no key
+ * outputs zeros. Saved: lse (B,NH,T), the log-sum-exp of each query's scaled
+ * scores (0 for a query that sees no key); the backward also reads out, qkv
+ * and the same mask. No (T,T) matrix is stored: memory is O(B*T*C). */
 enum { ATTN_BIDIRECTIONAL = 0, ATTN_CAUSAL = 1, ATTN_MASK = 2 };
-void attention_forward(db_ctx *ctx, db_tensor out /* (B,T,C) */, db_tensor qkvr /* (3,B,NH,T,hs) saved */,
-                       db_tensor att /* (B,NH,T,T) saved */, db_tensor scratch /* (B,NH,T,hs) */,
-                       db_tensor inp /* (B,T,3C) */, db_tensor mask /* (T,T) or DB_NULL */, int mode, int B,
-                       int T, int C, int NH);
-void attention_backward(db_ctx *ctx, db_tensor dinp /* (B,T,3C) */, db_tensor dqkvr /* (3,B,NH,T,hs) scratch */,
-                        db_tensor datt /* (B,NH,T,T) scratch */, db_tensor scratch /* (B,NH,T,hs) */,
-                        db_tensor dout /* (B,T,C) */, db_tensor qkvr, db_tensor att, int B, int T, int C,
-                        int NH);
+void attention_forward(db_ctx *ctx, db_tensor out /* (B,T,C) */, db_tensor lse /* (B,NH,T) saved */,
+                       db_tensor qkv /* (B,T,3C) */, db_tensor mask /* (T,T), (B,T,T) or DB_NULL */, int mode,
+                       int B, int T, int C, int NH);
+void attention_backward(db_ctx *ctx, db_tensor dqkv /* (B,T,3C) += */, db_tensor dsum /* (B,NH,T) scratch */,
+                        db_tensor dout /* (B,T,C) */, db_tensor out, db_tensor lse, db_tensor qkv, db_tensor mask,
+                        int mode, int B, int T, int C, int NH);
+/* Tests: forces the kernels' launch shape. n = 1: one work-item per row in
+ * small groups, no local memory (what a CPU device gets); n > 1: work-groups
+ * of exactly n rows with local-memory tiles and barriers (what a GPU gets);
+ * n = 0: the device's choice again. Returns the previous value. A size above
+ * the kernel's CL_KERNEL_WORK_GROUP_SIZE fails clearly at the launch. */
+size_t attention_force_group_size(size_t n);
 
 /* crossentropy.c: losses[n] = -log softmax(logits[n])[targets[n]]; a target
  * of -1 is ignored (loss 0, no gradient). targets is an int32 tensor. */
