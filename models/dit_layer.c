@@ -98,8 +98,9 @@ void dit_layer_forward(db_ctx *ctx, db_tensor out, dit_layer_acts *s, db_tensor 
   /* MLP branch */
   layernorm_forward(ctx, ln, s->mean2, s->rstd2, s->x1, N, C, 1e-6f);
   modulate_forward(ctx, m, ln, s->mod, 3 * C, 4 * C, B, T, C, 6 * C);
-  linear_forward(ctx, s->fc1, m, p->t[DIT_FC1_W], p->t[DIT_FC1_B], N, C, 4 * C);
-  gelu_forward(ctx, gelu, s->fc1, (size_t)N * 4 * C);
+  /* fc1 is saved before its bias: bias_gelu adds it in the GELU's pass */
+  linear_forward(ctx, s->fc1, m, p->t[DIT_FC1_W], DB_NULL, N, C, 4 * C);
+  bias_gelu_forward(ctx, gelu, s->fc1, p->t[DIT_FC1_B], N, 4 * C);
   linear_forward(ctx, s->fc2, gelu, p->t[DIT_FC2_W], p->t[DIT_FC2_B], N, 4 * C, C);
   gated_residual_forward(ctx, out, s->x1, s->fc2, s->mod, 5 * C, B, T, C, 6 * C);
 }
@@ -118,12 +119,13 @@ void dit_layer_backward(db_ctx *ctx, db_tensor dx, db_tensor dc, dit_layer_param
   db_tensor dx1 = dout;
   db_zero(ctx, dbranch);
   gated_residual_backward(ctx, DB_NULL, dbranch, dmod, dout, s->fc2, s->mod, 5 * C, B, T, C, 6 * C);
-  /* fc2 = Linear(GELU(fc1)), GELU recomputed */
+  /* fc2 = Linear(GELU(fc1 + b1)), GELU recomputed */
   db_tensor gelu = dit_ws_slice(w->big1, 0, 4, B, T, C), dfc1 = dit_ws_slice(w->big2, 0, 4, B, T, C);
-  gelu_forward(ctx, gelu, s->fc1, (size_t)N * 4 * C);
+  bias_gelu_forward(ctx, gelu, s->fc1, p->t[DIT_FC1_B], N, 4 * C);
   db_zero(ctx, dfc1);
   linear_backward(ctx, dfc1, g->t[DIT_FC2_W], g->t[DIT_FC2_B], dbranch, gelu, p->t[DIT_FC2_W], N, 4 * C, C);
-  gelu_backward_inplace(ctx, dfc1, s->fc1, (size_t)N * 4 * C);
+  /* dfc1 becomes the gradient of fc1 + b1: linear_backward's dbias sums it */
+  bias_gelu_backward_inplace(ctx, dfc1, s->fc1, p->t[DIT_FC1_B], N, 4 * C);
   /* fc1 = Linear(modulate(LN(x1))), both recomputed */
   db_tensor ln = S1(0), m = S1(1), dln = S1(2), dm = S1(3);
   layernorm_forward(ctx, ln, s->mean2, s->rstd2, s->x1, N, C, 1e-6f);

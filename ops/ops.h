@@ -110,6 +110,18 @@ void gelu_backward(db_ctx *ctx, db_tensor dinp, db_tensor dout, db_tensor inp, s
  * the gradient of the GELU input is not accumulated anywhere else. */
 void gelu_backward_inplace(db_ctx *ctx, db_tensor d, db_tensor inp, size_t n);
 
+/* bias_gelu.c: out = gelu(inp + bias) over rows of C: the DiT MLP's fc1 bias
+ * and GELU in one pass (its linear runs without bias). backward: dinp +=
+ * dout * gelu'(inp + bias), dbias += its column sums (dbias may be DB_NULL,
+ * e.g. when linear_backward's dbias already sums the same gradient).
+ * _inplace: d = d * gelu'(inp + bias), the gradient of the pre-bias GEMM
+ * output, which is also the bias gradient's summand. */
+void bias_gelu_forward(db_ctx *ctx, db_tensor out /* (N,C) */, db_tensor inp /* (N,C) */, db_tensor bias /* (C) */,
+                       int N, int C);
+void bias_gelu_backward(db_ctx *ctx, db_tensor dinp /* (N,C) */, db_tensor dbias /* (C) or DB_NULL */,
+                        db_tensor dout /* (N,C) */, db_tensor inp, db_tensor bias, int N, int C);
+void bias_gelu_backward_inplace(db_ctx *ctx, db_tensor d /* (N,C) */, db_tensor inp, db_tensor bias, int N, int C);
+
 /* attention.c: fused multi-head self-attention (FlashAttention-2 style) on
  * packed qkv (B,T,3C) laid out [q | k | v], head h using columns
  * h*hs..(h+1)*hs of each, hs = C/NH <= 128. Scores are scaled by 1/sqrt(hs).
