@@ -21,8 +21,8 @@ void crossentropy_forward(db_ctx *ctx, db_tensor losses, db_tensor probs, db_ten
   db_check_numel(logits, (size_t)N * V, op, "logits");
   db_check_numel(targets, (size_t)N, op, "targets");
   check_i32(targets, op, "targets");
-  size_t wg = db_row_group_size(ctx, V);
   db_args a = db_args_begin(ctx, "crossentropy", "crossentropy_forward");
+  size_t wg = db_row_group_size_for(&a, V);
   db_arg_tensor(&a, losses);
   db_arg_tensor(&a, probs);
   db_arg_tensor(&a, logits);

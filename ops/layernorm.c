@@ -7,8 +7,8 @@ void layernorm_forward(db_ctx *ctx, db_tensor out, db_tensor mean, db_tensor rst
   db_check_numel(mean, (size_t)N, "layernorm_forward", "mean");
   db_check_numel(rstd, (size_t)N, "layernorm_forward", "rstd");
   db_check_numel(inp, (size_t)N * C, "layernorm_forward", "inp");
-  size_t wg = db_row_group_size(ctx, C);
   db_args a = db_args_begin(ctx, "layernorm", "layernorm_forward");
+  size_t wg = db_row_group_size_for(&a, C);
   db_arg_tensor(&a, out);
   db_arg_tensor(&a, mean);
   db_arg_tensor(&a, rstd);
@@ -26,8 +26,8 @@ void layernorm_backward(db_ctx *ctx, db_tensor dinp, db_tensor dout, db_tensor i
   db_check_numel(inp, (size_t)N * C, "layernorm_backward", "inp");
   db_check_numel(mean, (size_t)N, "layernorm_backward", "mean");
   db_check_numel(rstd, (size_t)N, "layernorm_backward", "rstd");
-  size_t wg = db_row_group_size(ctx, C);
   db_args a = db_args_begin(ctx, "layernorm", "layernorm_backward");
+  size_t wg = db_row_group_size_for(&a, C);
   db_arg_tensor(&a, dinp);
   db_arg_tensor(&a, dout);
   db_arg_tensor(&a, inp);

@@ -5,10 +5,17 @@
 
 #define REDUCE_MAX_GROUPS 256
 
-/* Largest power of two <= the context's default work-group size. */
-static size_t reduce_group_size(db_ctx *ctx) {
+/* Largest power of two <= the context's default work-group size and the
+ * kernel's CL_KERNEL_WORK_GROUP_SIZE, or exactly the forced row-reduction
+ * size (db_force_row_group_size; above the kernel's maximum it is a clear
+ * error), so tests run the tree at 1 and at the device maximum too. */
+static size_t reduce_group_size(db_args *a) {
+  db_ctx *ctx = a->ctx;
+  if (ctx->row_wg_forced) return db_row_group_size_for(a, 0);
+  size_t kmax = 0;
+  CL_CHECK(clGetKernelWorkGroupInfo(a->k, ctx->dev.device, CL_KERNEL_WORK_GROUP_SIZE, sizeof kmax, &kmax, NULL));
   size_t wg = 1;
-  while (wg * 2 <= ctx->wg) wg *= 2;
+  while (wg * 2 <= ctx->wg && wg * 2 <= kmax) wg *= 2;
   return wg;
 }
 
@@ -35,12 +42,12 @@ static db_tensor reduce_scratch(db_ctx *ctx, size_t n) {
 }
 
 static void reduce_run(db_ctx *ctx, db_tensor out, db_tensor inp, size_t n, int square, int add) {
-  size_t wg = reduce_group_size(ctx);
+  db_args a = db_args_begin(ctx, "reduce", "reduce_partials");
+  size_t wg = reduce_group_size(&a);
   size_t groups = (n + wg - 1) / wg;
   if (groups > REDUCE_MAX_GROUPS) groups = REDUCE_MAX_GROUPS;
   db_tensor part = reduce_scratch(ctx, REDUCE_MAX_GROUPS);
 
-  db_args a = db_args_begin(ctx, "reduce", "reduce_partials");
   db_arg_tensor(&a, part);
   db_arg_tensor(&a, inp);
   db_arg_u64(&a, (uint64_t)n);
@@ -49,6 +56,7 @@ static void reduce_run(db_ctx *ctx, db_tensor out, db_tensor inp, size_t n, int 
   db_launch_1d(&a, groups * wg, wg);
 
   db_args b = db_args_begin(ctx, "reduce", "reduce_final");
+  wg = reduce_group_size(&b);
   db_arg_tensor(&b, out);
   db_arg_tensor(&b, part);
   db_arg_i32(&b, (int)groups);

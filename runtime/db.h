@@ -56,6 +56,8 @@ struct db_ctx {
   cl_command_queue queue;
   size_t wg;             /* default work-group size for 1-D element kernels */
   size_t row_wg;         /* work-group size cap for one-group-per-row reductions */
+  size_t row_wg_device;  /* the device's own choice of row_wg (restored by db_force_row_group_size(ctx, 0)) */
+  int row_wg_forced;     /* 1: row_wg is an exact size, forced (tests, DBLOCKS_ROW_WG) */
   struct db_program_slot *programs; /* built lazily, one per cl/ file */
   int n_programs;
   struct db_kernel_slot *kernels;
@@ -73,8 +75,16 @@ db_ctx *db_init(const char *spec);
 void db_shutdown(db_ctx *ctx);
 void db_finish(db_ctx *ctx);
 /* Work-group size for kernels that reduce one row per group: a power of two
- * <= ctx->row_wg, no larger than the row needs. */
+ * <= ctx->row_wg, no larger than the row needs; exactly ctx->row_wg when forced. */
 size_t db_row_group_size(db_ctx *ctx, int row_len);
+/* Forces the work-group size of every work-group reduction (row reductions and
+ * the reduce_* passes) to exactly n, whatever the row length, so that a CPU
+ * device runs the GPU code paths (local memory, barriers, idle work-items).
+ * n = 0 restores the device's choice. n must be a power of two <= the
+ * device's CL_DEVICE_MAX_WORK_GROUP_SIZE (clear error otherwise). Returns the
+ * previous forced size (0: none), for restoring. db_init applies the
+ * environment variable DBLOCKS_ROW_WG the same way. */
+size_t db_force_row_group_size(db_ctx *ctx, size_t n);
 
 /* ---------------------------------------------------------------- programs */
 /* Sources from cl/NAME.cl, embedded at build time by tools/embed_cl.c */
@@ -158,6 +168,10 @@ void db_arg_local(db_args *a, size_t bytes);
 /* Global sizes are rounded up to multiples of local; kernels bounds-check. */
 void db_launch_1d(db_args *a, size_t global, size_t local);
 void db_launch_2d(db_args *a, size_t g0, size_t g1, size_t l0, size_t l1);
+/* db_row_group_size for the kernel of a: also within the kernel's own
+ * CL_KERNEL_WORK_GROUP_SIZE (rounded down to a power of two; a forced size
+ * above it is a clear error naming the kernel). */
+size_t db_row_group_size_for(db_args *a, int row_len);
 
 /* ---------------------------------------------------------------- profiling */
 /* With DBLOCKS_PROFILE=1 every launch records an event; db_shutdown prints

@@ -16,6 +16,11 @@
 #include <string.h>
 
 extern db_ctx *th_ctx;
+/* DBLOCKS_TEST_SMALL=1 (set by make test-oclgrind): suites that honour it use
+ * small shapes only, so they finish under an interpreter such as Oclgrind. */
+extern int th_small;
+/* 1 when the device is Oclgrind's simulator (set by the runner). */
+extern int th_oclgrind;
 void th_check(int ok, const char *name, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Expect db_fail with a message containing `needle` while running `stmt`. */
@@ -68,6 +73,9 @@ void th_rand(double *x, size_t n, uint64_t seed, double lo, double hi);
 /* A float32 tensor with guard regions; for tests that build tensors by hand. */
 db_tensor th_tensor(db_arena *a, size_t n);
 int th_guards_ok(db_tensor t);
+/* Uploads n elements (4 bytes each, float or int32) into a th_tensor together
+ * with its guards, in one write of the whole buffer (why: harness.c). */
+void th_upload(db_tensor t, const void *data);
 void th_record(const char *op, const char *shape, double fwd, double bwd, double fd);
 void th_print_table(void);
 /* Runs `dblocks ARGS` (the binary in DBLOCKS_BIN, set by `make test`) with
@@ -77,5 +85,16 @@ int th_cli_run(const char *args, char *out, size_t n);
  * non-NULL) not absent; name: the check's label (NULL: built from the arguments). */
 void th_cli_expect_as(const char *name, const char *args, int want_rc, const char *needle, const char *absent);
 void th_cli_expect(const char *args, int want_rc, const char *needle);
+
+/* Forced row-reduction work-group sizes (db_force_row_group_size). The sizes
+ * a reduction test runs at: 0 (the device's own choice: 1 on PoCL), then 64,
+ * 256 and th_row_wg_max, those the device allows, without repeats; returns the
+ * count (<= 4). kernels: NULL-terminated names in program file. */
+int th_row_wg_sizes(const char *file, const char *const *kernels, size_t sizes[4]);
+/* The largest power of two <= the device's CL_DEVICE_MAX_WORK_GROUP_SIZE and
+ * every named kernel's CL_KERNEL_WORK_GROUP_SIZE. */
+size_t th_row_wg_max(const char *file, const char *const *kernels);
+/* " wg=64", or " wg=N(device)" for 0: for test labels. */
+void th_wg_label(char *buf, size_t n, size_t wg);
 
 #endif

@@ -49,11 +49,13 @@ static void ce_dev_bwd(th_op *op, db_ctx *ctx, db_tensor *in, db_tensor *out, db
   crossentropy_backward(ctx, din[0], dout[0], out[1], in[1], c->N, c->V);
 }
 
-static void run_ce(int N, int V, int ignore) {
+static void run_ce(int N, int V, int ignore, size_t wg) {
   ce_cfg c = {N, V, ignore};
   th_op op;
   th_op_init(&op, "crossentropy");
-  snprintf(op.shape, sizeof op.shape, "N=%d V=%d%s", N, V, ignore >= 0 ? " ignore=1" : "");
+  char wl[32];
+  th_wg_label(wl, sizeof wl, wg);
+  snprintf(op.shape, sizeof op.shape, "N=%d V=%d%s%s", N, V, ignore >= 0 ? " ignore=1" : "", wl);
   th_add_in(&op, "logits", (size_t)N * V, 1);
   op.in_lo[0] = -4;
   op.in_hi[0] = 4;
@@ -68,7 +70,23 @@ static void run_ce(int N, int V, int ignore) {
   op.dev_fwd = ce_dev_fwd;
   op.dev_bwd = ce_dev_bwd;
   op.cfg = &c;
+  size_t prev = wg ? db_force_row_group_size(th_ctx, wg) : 0;
   th_run_op(&op);
+  if (wg) db_force_row_group_size(th_ctx, prev);
+}
+
+/* Every shape at the device's own work-group size (1 on PoCL) and at the
+ * GPU-style forced sizes 64, 256 and the maximum: rows shorter than the group
+ * (V = 1, 7, 10), odd row counts, V = 5000 above the largest group. */
+static void run_ce_shapes(size_t wg) {
+  static const struct { int N, V, ignore; } full[] = {
+      {1, 7, -1}, {33, 10, -1}, {3, 1, -1}, {7, 1000, 3}, {3, 5000, 1}},
+    small[] = {{1, 7, -1}, {33, 10, -1}, {3, 1, -1}, {7, 300, 3}};
+  int n = th_small ? 4 : 5;
+  for (int i = 0; i < n; i++) {
+    if (th_small) run_ce(small[i].N, small[i].V, small[i].ignore, wg);
+    else run_ce(full[i].N, full[i].V, full[i].ignore, wg);
+  }
 }
 
 /* ---------------------------------------------------------------- weighted MSE */
@@ -154,9 +172,10 @@ static void shape_errors(void) {
 }
 
 void tests_losses(void) {
-  run_ce(1, 7, -1);
-  run_ce(33, 10, -1);
-  run_ce(7, 1000, 3); /* V > work-group size, row 3 ignored */
+  static const char *const ce_kernels[] = {"crossentropy_forward", NULL};
+  size_t wg[4];
+  int nwg = th_row_wg_sizes("crossentropy", ce_kernels, wg);
+  for (int i = 0; i < nwg; i++) run_ce_shapes(wg[i]);
   run_mse(1, 1);
   run_mse(7, 33);
   run_mse(5, 784);

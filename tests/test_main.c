@@ -17,9 +17,14 @@ TEST_SUITES(DECLARE)
 
 int main(int argc, char **argv) {
   th_filter = argc > 1 ? argv[1] : NULL;
+  const char *small = getenv("DBLOCKS_TEST_SMALL");
+  th_small = small && *small && strcmp(small, "0") != 0;
   double t0 = db_now();
   th_ctx = db_init(NULL);
+  th_oclgrind = strstr(th_ctx->dev.platform_name, "Oclgrind") != NULL;
   printf("device: %s (%s, %s)\n", th_ctx->dev.name, th_ctx->dev.platform_name, th_ctx->dev.driver);
+  if (th_ctx->row_wg_forced) printf("row-reduction work-group size forced to %zu (DBLOCKS_ROW_WG)\n", th_ctx->row_wg);
+  if (th_small) printf("small shapes only (DBLOCKS_TEST_SMALL)\n");
 #define RUN(s)                                                   \
   if (!th_filter || strstr(#s, th_filter)) {                     \
     printf("[%s]\n", #s);                                        \

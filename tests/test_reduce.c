@@ -3,9 +3,11 @@
 #include "harness.h"
 #include <stdlib.h>
 
-static void run(size_t n, double lo, double hi) {
-  char label[96], name[160];
-  snprintf(label, sizeof label, "reduce n=%zu x in [%g,%g]", n, lo, hi);
+static void run(size_t n, double lo, double hi, size_t wg) {
+  char label[96], name[160], wl[32];
+  th_wg_label(wl, sizeof wl, wg);
+  snprintf(label, sizeof label, "reduce n=%zu x in [%g,%g]%s", n, lo, hi, wl);
+  size_t prev = wg ? db_force_row_group_size(th_ctx, wg) : 0;
   db_arena *a = db_arena_new(th_ctx, label);
   double *x = db_malloc(n * sizeof *x);
   float *xf = db_malloc(n * sizeof *xf);
@@ -17,7 +19,7 @@ static void run(size_t n, double lo, double hi) {
     ref_sq += (double)xf[i] * (double)xf[i];
   }
   db_tensor inp = th_tensor(a, n), out = th_tensor(a, 1), out2 = th_tensor(a, 1);
-  db_upload(th_ctx, inp, xf);
+  th_upload(inp, xf);
 
   /* sum, twice: bit-identical */
   float s1, s2;
@@ -36,10 +38,10 @@ static void run(size_t n, double lo, double hi) {
   /* sumsq_add onto a non-zero start value, twice from the same start: bit-identical */
   const float start = 2.5f;
   float q1, q2;
-  db_fill(th_ctx, out, start);
+  th_upload(out, &start);
   reduce_sumsq_add(th_ctx, out, inp, n);
   db_download(th_ctx, out, &q1);
-  db_fill(th_ctx, out2, start);
+  th_upload(out2, &start);
   reduce_sumsq_add(th_ctx, out2, inp, n);
   db_download(th_ctx, out2, &q2);
   double ref_q = ref_sq + start;
@@ -61,12 +63,50 @@ static void run(size_t n, double lo, double hi) {
   th_check(e_sq3 < 1e-5, name, "got %.9g, reference %.9g, rel err %.3e", (double)q3, ref_q3, e_sq3);
 
   char shape[80];
-  snprintf(shape, sizeof shape, "n=%zu [%g,%g]", n, lo, hi);
+  snprintf(shape, sizeof shape, "n=%zu [%g,%g]%s", n, lo, hi, wl);
   th_record("reduce_sum", shape, e_sum, -1, -1);
   th_record("reduce_sumsq_add", shape, e_sq > e_sq3 ? e_sq : e_sq3, -1, -1);
   free(x);
   free(xf);
   db_arena_free(a);
+  if (wg) db_force_row_group_size(th_ctx, prev);
+}
+
+/* global_norm_squared (AdamW's clip) over tensors of 1, 7, 33 and 1000
+ * elements (small: 300) against the double sum of squares, at forced size wg. */
+static void run_global_norm(size_t wg) {
+  /* global_norm_squared starts with db_zero (clEnqueueFillBuffer), whose
+   * result Oclgrind's --uninitialized checker cannot see (docs/testing.md) */
+  if (th_oclgrind) return;
+  char name[160], wl[32];
+  th_wg_label(wl, sizeof wl, wg);
+  size_t prev = wg ? db_force_row_group_size(th_ctx, wg) : 0;
+  const size_t sizes[4] = {1, 7, 33, th_small ? 300 : 1000};
+  db_arena *a = db_arena_new(th_ctx, "global norm");
+  db_tensor grads[4], normsq = th_tensor(a, 1);
+  double ref = 0;
+  for (int t = 0; t < 4; t++) {
+    double *x = db_malloc(sizes[t] * sizeof *x);
+    float *xf = db_malloc(sizes[t] * sizeof *xf);
+    th_rand(x, sizes[t], 7100 + (uint64_t)t, -1, 1);
+    for (size_t i = 0; i < sizes[t]; i++) {
+      xf[i] = (float)x[i];
+      ref += (double)xf[i] * xf[i];
+    }
+    grads[t] = th_tensor(a, sizes[t]);
+    th_upload(grads[t], xf);
+    free(x);
+    free(xf);
+  }
+  float got;
+  db_fill(th_ctx, normsq, 123.0f); /* overwritten, not added to */
+  global_norm_squared(th_ctx, normsq, grads, 4);
+  db_download(th_ctx, normsq, &got);
+  double e = th_rel_err(&got, &ref, 1);
+  snprintf(name, sizeof name, "global_norm_squared of 4 tensors (1..%zu elements)%s vs reference", sizes[3], wl);
+  th_check(e < 1e-5 && th_guards_ok(normsq), name, "got %.9g, reference %.9g, rel err %.3e", (double)got, ref, e);
+  db_arena_free(a);
+  if (wg) db_force_row_group_size(th_ctx, prev);
 }
 
 /* gcc's -Wclobbered fires on TH_EXPECT_ERROR's th_failed_ (harness.h): a false
@@ -87,11 +127,21 @@ static void expect_n_error(void) {
 }
 
 
+/* Every size at the device's own work-group size and at the forced sizes
+ * 64, 256 and the maximum (4096 on PoCL): n = 1 and 7 leave most of a group
+ * idle, n = 2^20 + 3 fills the 256 partials with a ragged tail. */
 void tests_reduce(void) {
-  const size_t sizes[] = {1, 7, 1000, (1u << 20) + 3};
-  for (int i = 0; i < 4; i++) run(sizes[i], -1, 2);
-  run(1000, -1, 1);
-  run((1u << 20) + 3, -1, 1);
+  static const char *const kernels[] = {"reduce_partials", "reduce_final", NULL};
+  size_t wg[4];
+  int nwg = th_row_wg_sizes("reduce", kernels, wg);
+  const size_t full[] = {1, 7, 1000, (1u << 20) + 3}, small[] = {1, 7, 33, 1000};
+  const size_t *sizes = th_small ? small : full;
+  for (int w = 0; w < nwg; w++) {
+    for (int i = 0; i < 4; i++) run(sizes[i], -1, 2, wg[w]);
+    run(1000, -1, 1, wg[w]);
+    if (!th_small) run((1u << 20) + 3, -1, 1, wg[w]);
+    run_global_norm(wg[w]);
+  }
   {
     expect_out_error();
     expect_n_error();

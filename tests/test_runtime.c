@@ -171,10 +171,51 @@ static void test_host_allocation(void) {
   free(p); free(q); free(s);
 }
 
+/* db_force_row_group_size: exact sizes, restore, and clear errors; the
+ * environment variable DBLOCKS_ROW_WG through a second db_init. */
+static void row_wg_env_init(const char *value) {
+  setenv("DBLOCKS_ROW_WG", value, 1);
+  db_ctx *c = db_init(NULL);
+  db_shutdown(c);
+}
+static void expect_row_wg_env_errors(void) {
+  TH_EXPECT_ERROR("row wg: DBLOCKS_ROW_WG=48 is a clear error", "DBLOCKS_ROW_WG=48: want 0", { row_wg_env_init("48"); });
+  TH_EXPECT_ERROR("row wg: DBLOCKS_ROW_WG=abc is a clear error", "DBLOCKS_ROW_WG=abc", { row_wg_env_init("abc"); });
+}
+static void test_row_group_size(void) {
+  db_ctx *c = th_ctx;
+  size_t dev = db_row_group_size(c, 1 << 20);
+  size_t prev = db_force_row_group_size(c, 64);
+  th_check(db_row_group_size(c, 7) == 64 && db_row_group_size(c, 100000) == 64,
+           "row wg: a forced 64 is used exactly, also for a row of 7", "got %zu and %zu", db_row_group_size(c, 7),
+           db_row_group_size(c, 100000));
+  size_t back = db_force_row_group_size(c, prev);
+  th_check(back == 64 && db_row_group_size(c, 1 << 20) == dev, "row wg: restoring gives back the device's choice",
+           "previous %zu, now %zu (device %zu)", back, db_row_group_size(c, 1 << 20), dev);
+  TH_EXPECT_ERROR("row wg: a forced 96 is refused (not a power of two)", "not a power of two",
+                  { db_force_row_group_size(c, 96); });
+  TH_EXPECT_ERROR("row wg: more than CL_DEVICE_MAX_WORK_GROUP_SIZE is refused", "exceeds the device's maximum",
+                  { db_force_row_group_size(c, c->dev.max_wg * 2); });
+  th_check(db_row_group_size(c, 1 << 20) == dev, "row wg: a refused size leaves the setting alone", "now %zu",
+           db_row_group_size(c, 1 << 20));
+  const char *saved = getenv("DBLOCKS_ROW_WG");
+  char *saved_copy = saved ? strdup(saved) : NULL;
+  expect_row_wg_env_errors();
+  setenv("DBLOCKS_ROW_WG", "32", 1);
+  db_ctx *e = db_init(NULL);
+  th_check(e->row_wg_forced && db_row_group_size(e, 3) == 32, "row wg: DBLOCKS_ROW_WG=32 forces 32",
+           "forced %d, size %zu", e->row_wg_forced, db_row_group_size(e, 3));
+  db_shutdown(e);
+  if (saved_copy) setenv("DBLOCKS_ROW_WG", saved_copy, 1);
+  else unsetenv("DBLOCKS_ROW_WG");
+  free(saved_copy);
+}
+
 void tests_runtime(void) {
   test_host_allocation();
   test_devices();
   test_kernels();
   test_arenas();
   test_cache();
+  test_row_group_size();
 }
