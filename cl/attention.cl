@@ -58,17 +58,74 @@ __global const float *attn_mask_of(int mode, __global const float *mask, ulong m
 // The row operands stay where they are (global memory, or the local tile):
 // only the accumulators are private, so that a work-group of thousands of
 // items (PoCL's maximum is 4096) fits the stack of a CPU driver's thread.
+// Dot products sum 8 interleaved partial sums (d mod 8), then the 8 lanes in
+// a fixed order, then the tail: a fixed order (no fast-math reassociation)
+// whose 8 independent chains vectorise and do not wait on one add each. Every
+// score goes through the same dot, so backward and forward agree bit for bit.
 #define ATTN_ROW_HELPERS(AS, SFX)                                                        \
   float dot_##SFX(__global const float *a, AS const float *b, int n) {                  \
-    float s = 0.0f;                                                                      \
-    for (int d = 0; d < n; d++) s += a[d] * b[d];                                        \
+    float8 acc = (float8)(0.0f);                                                         \
+    int d = 0;                                                                           \
+    for (; d + 8 <= n; d += 8) acc += vload8(0, a + d) * vload8(0, b + d);               \
+    float4 h = acc.lo + acc.hi;                                                          \
+    float s = (h.x + h.y) + (h.z + h.w);                                                 \
+    for (; d < n; d++) s += a[d] * b[d];                                                 \
     return s;                                                                            \
   }                                                                                      \
   void axpy_##SFX(float *y, float a, AS const float *x, int n) {                        \
-    for (int d = 0; d < n; d++) y[d] += a * x[d];                                        \
+    int d = 0;                                                                           \
+    for (; d + 8 <= n; d += 8) vstore8(vload8(0, y + d) + a * vload8(0, x + d), 0, y + d); \
+    for (; d < n; d++) y[d] += a * x[d];                                                 \
   }
 ATTN_ROW_HELPERS(__global, g)
 ATTN_ROW_HELPERS(__local, l)
+
+// Four rows at once for the *_rows kernels: each of the four dots is
+// computed exactly as dot_g computes it (same lanes, same order), but their
+// four chains interleave, and the axpy reads and writes y once for four rows.
+float4 dot4_g(__global const float *a, __global const float *b0, __global const float *b1,
+              __global const float *b2, __global const float *b3, int n) {
+  float8 c0 = (float8)(0.0f), c1 = c0, c2 = c0, c3 = c0;
+  int d = 0;
+  for (; d + 8 <= n; d += 8) {
+    float8 x = vload8(0, a + d);
+    c0 += x * vload8(0, b0 + d);
+    c1 += x * vload8(0, b1 + d);
+    c2 += x * vload8(0, b2 + d);
+    c3 += x * vload8(0, b3 + d);
+  }
+  float4 h0 = c0.lo + c0.hi, h1 = c1.lo + c1.hi, h2 = c2.lo + c2.hi, h3 = c3.lo + c3.hi;
+  float4 s = (float4)((h0.x + h0.y) + (h0.z + h0.w), (h1.x + h1.y) + (h1.z + h1.w), (h2.x + h2.y) + (h2.z + h2.w),
+                      (h3.x + h3.y) + (h3.z + h3.w));
+  for (; d < n; d++) {
+    s.x += a[d] * b0[d];
+    s.y += a[d] * b1[d];
+    s.z += a[d] * b2[d];
+    s.w += a[d] * b3[d];
+  }
+  return s;
+}
+
+void axpy4_g(float *y, float4 p, __global const float *x0, __global const float *x1, __global const float *x2,
+             __global const float *x3, int n) {
+  int d = 0;
+  for (; d + 8 <= n; d += 8)
+    vstore8(vload8(0, y + d) + ((p.x * vload8(0, x0 + d) + p.y * vload8(0, x1 + d)) +
+                                (p.z * vload8(0, x2 + d) + p.w * vload8(0, x3 + d))),
+            0, y + d);
+  for (; d < n; d++) y[d] += (p.x * x0[d] + p.y * x1[d]) + (p.z * x2[d] + p.w * x3[d]);
+}
+
+// Visibility of (query i, key j) for the four pairs (i + k*di, j + k*dj), k = 0..3.
+int4 attn_visible4(int mode, __global const float *m, int i, int di, int j, int dj, int T) {
+  return (int4)(attn_visible(mode, m, i, j, T), attn_visible(mode, m, i + di, j + dj, T),
+                attn_visible(mode, m, i + 2 * di, j + 2 * dj, T), attn_visible(mode, m, i + 3 * di, j + 3 * dj, T));
+}
+
+// x where visible, else `other`
+float4 attn_where4(int4 vis, float4 x, float other) {
+  return (float4)(vis.x ? x.x : other, vis.y ? x.y : other, vis.z ? x.z : other, vis.w ? x.w : other);
+}
 
 // One online-softmax step: key score s joins the running max mx and sum l;
 // acc (the unnormalised output) is rescaled when the max grows.
@@ -114,8 +171,24 @@ __kernel void attention_forward_rows(__global float *out, ulong out_off, __globa
   __global const float *q = qkv + qkv_off + r.tok + (ulong)r.i * r.ld;
   float acc[HS_MAX], mx = -INFINITY, l = 0.0f;
   for (int d = 0; d < r.hs; d++) acc[d] = 0.0f;
-  int jend = attn_key_end(mode, r.i, T);
-  for (int j = 0; j < jend; j++) {
+  int jend = attn_key_end(mode, r.i, T), j = 0;
+  for (; j + 4 <= jend; j += 4) { // four keys per step: one max update, one pass over acc
+    int4 vis = attn_visible4(mode, m, r.i, 0, j, 1, T);
+    if (!(vis.x | vis.y | vis.z | vis.w)) continue;
+    __global const float *k0 = keys + (ulong)j * r.ld, *v0 = vals + (ulong)j * r.ld;
+    float4 s = attn_where4(vis, scale * dot4_g(q, k0, k0 + r.ld, k0 + 2 * r.ld, k0 + 3 * r.ld, r.hs), -INFINITY);
+    float bm = fmax(fmax(s.x, s.y), fmax(s.z, s.w));
+    if (bm > mx) {
+      float corr = exp(mx - bm);
+      l *= corr;
+      for (int d = 0; d < r.hs; d++) acc[d] *= corr;
+      mx = bm;
+    }
+    float4 p = exp(s - mx); // 0 where invisible (s = -inf, mx finite)
+    l += (p.x + p.y) + (p.z + p.w);
+    axpy4_g(acc, p, v0, v0 + r.ld, v0 + 2 * r.ld, v0 + 3 * r.ld, r.hs);
+  }
+  for (; j < jend; j++) {
     if (!attn_visible(mode, m, r.i, j, T)) continue;
     float s = scale * dot_g(q, keys + (ulong)j * r.ld, r.hs);
     float p = attn_online_weight(s, &mx, &l, acc, r.hs);
@@ -206,8 +279,17 @@ __kernel void attention_backward_dq_rows(__global float *dqkv, ulong dqkv_off, _
   __global const float *dO = dout + dout_off + ((ulong)r.b * T + r.i) * C + (ulong)r.h * r.hs;
   float dq[HS_MAX], L = lse[lse_off + row], D = dsum[dsum_off + row];
   for (int d = 0; d < r.hs; d++) dq[d] = 0.0f;
-  int jend = attn_key_end(mode, r.i, T);
-  for (int j = 0; j < jend; j++) {
+  int jend = attn_key_end(mode, r.i, T), j = 0;
+  for (; j + 4 <= jend; j += 4) {
+    int4 vis = attn_visible4(mode, m, r.i, 0, j, 1, T);
+    if (!(vis.x | vis.y | vis.z | vis.w)) continue;
+    __global const float *k0 = keys + (ulong)j * r.ld, *v0 = vals + (ulong)j * r.ld;
+    __global const float *k1 = k0 + r.ld, *k2 = k1 + r.ld, *k3 = k2 + r.ld;
+    float4 p = attn_where4(vis, exp(scale * dot4_g(q, k0, k1, k2, k3, r.hs) - L), 0.0f);
+    float4 ds = p * (dot4_g(dO, v0, v0 + r.ld, v0 + 2 * r.ld, v0 + 3 * r.ld, r.hs) - D);
+    axpy4_g(dq, ds, k0, k1, k2, k3, r.hs);
+  }
+  for (; j < jend; j++) {
     if (!attn_visible(mode, m, r.i, j, T)) continue;
     __global const float *kj = keys + (ulong)j * r.ld;
     float p = exp(scale * dot_g(q, kj, r.hs) - L);
@@ -272,7 +354,20 @@ __kernel void attention_backward_dkv_rows(__global float *dqkv, ulong dqkv_off, 
   __global const float *k = queries + (ulong)j * r.ld + C, *v = k + C;
   float dk[HS_MAX], dv[HS_MAX];
   for (int d = 0; d < r.hs; d++) dk[d] = dv[d] = 0.0f;
-  for (int i = attn_query_begin(mode, j); i < T; i++) {
+  __global const float *lse_bh = lse + lse_off + bh * T, *dsum_bh = dsum + dsum_off + bh * T;
+  int i = attn_query_begin(mode, j);
+  for (; i + 4 <= T; i += 4) {
+    int4 vis = attn_visible4(mode, m, i, 1, j, 0, T);
+    if (!(vis.x | vis.y | vis.z | vis.w)) continue;
+    __global const float *q0 = queries + (ulong)i * r.ld, *o0 = douts + (ulong)i * C;
+    __global const float *q1 = q0 + r.ld, *q2 = q1 + r.ld, *q3 = q2 + r.ld;
+    __global const float *o1 = o0 + C, *o2 = o1 + C, *o3 = o2 + C;
+    float4 p = attn_where4(vis, exp(scale * dot4_g(k, q0, q1, q2, q3, r.hs) - vload4(0, lse_bh + i)), 0.0f);
+    float4 ds = p * (dot4_g(v, o0, o1, o2, o3, r.hs) - vload4(0, dsum_bh + i));
+    axpy4_g(dv, p, o0, o1, o2, o3, r.hs);
+    axpy4_g(dk, ds, q0, q1, q2, q3, r.hs);
+  }
+  for (; i < T; i++) {
     if (!attn_visible(mode, m, i, j, T)) continue;
     __global const float *qi = queries + (ulong)i * r.ld, *dOi = douts + (ulong)i * C;
     float p = exp(scale * dot_g(qi, k, r.hs) - lse[lse_off + bh * T + i]);
