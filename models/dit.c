@@ -185,12 +185,11 @@ void dit_block_forward(db_ctx *ctx, dit_block *b, dit_acts *a, const dit_inputs 
     dit_layer_params lp = layer_view(p, b->i_layer[l]);
     dit_layer_forward(ctx, a->h[l + 1], &a->layer[l], a->h[l], a->c, &lp, &a->ws, b->lcfg);
   }
-  /* final AdaLN layer -> tokens -> image; LN and modulation in scratch (recomputed in backward) */
-  db_tensor fln = dit_ws_slice(a->ws.big1, 0, 1, B, T, C), fm = dit_ws_slice(a->ws.big1, 1, 1, B, T, C);
+  /* final AdaLN layer -> tokens -> image; LN + modulation in scratch (recomputed in backward) */
+  db_tensor fm = dit_ws_slice(a->ws.big1, 1, 1, B, T, C);
   silu_forward(ctx, a->fcs, a->c, (size_t)B * C);
   linear_forward(ctx, a->fmod, a->fcs, p[b->i_f_ada_w], p[b->i_f_ada_b], B, C, 2 * C);
-  layernorm_forward(ctx, fln, a->fmean, a->frstd, a->h[L], N, C, 1e-6f);
-  modulate_forward(ctx, fm, fln, a->fmod, 0, C, B, T, C, 2 * C);
+  layernorm_modulate_forward(ctx, fm, a->fmean, a->frstd, a->h[L], a->fmod, 0, C, B, T, C, 2 * C, 1e-6f);
   linear_forward(ctx, a->ftok, fm, p[b->i_f_w], p[b->i_f_b], N, C, P);
   unpatchify_forward(ctx, a->F, a->ftok, B, c->in_ch, c->img_h, c->img_w, c->patch);
   /* EDM: D = c_skip z + c_out F */
@@ -203,24 +202,20 @@ void dit_block_backward(db_ctx *ctx, dit_block *b, dit_acts *a, const dit_inputs
   db_tensor *p = b->ps.p, *g = b->ps.g;
   int B = a->B, C = c->width, T = b->T, P = b->P, N = B * T, L = c->depth;
   int img = c->in_ch * c->img_h * c->img_w;
-  db_tensor fln = dit_ws_slice(a->ws.big1, 0, 1, B, T, C), fm = dit_ws_slice(a->ws.big1, 1, 1, B, T, C);
-  db_tensor dfm = dit_ws_slice(a->ws.big1, 2, 1, B, T, C), dfln = dit_ws_slice(a->ws.big1, 3, 1, B, T, C);
+  db_tensor fm = dit_ws_slice(a->ws.big1, 1, 1, B, T, C), dfm = dit_ws_slice(a->ws.big1, 2, 1, B, T, C);
   /* D = c_skip z + c_out F (z is data: no gradient) */
   db_zero(ctx, a->dF);
   rowscale_add_backward(ctx, DB_NULL, a->dF, dD, in->c_skip, in->c_out, B, img);
   db_zero(ctx, a->dftok);
   unpatchify_backward(ctx, a->dftok, a->dF, B, c->in_ch, c->img_h, c->img_w, c->patch);
   /* final layer, its LN and modulation recomputed */
-  layernorm_forward(ctx, fln, a->fmean, a->frstd, a->h[L], N, C, 1e-6f);
-  modulate_forward(ctx, fm, fln, a->fmod, 0, C, B, T, C, 2 * C);
+  layernorm_modulate_forward(ctx, fm, a->fmean, a->frstd, a->h[L], a->fmod, 0, C, B, T, C, 2 * C, 1e-6f);
   db_zero(ctx, dfm);
   linear_backward(ctx, dfm, g[b->i_f_w], g[b->i_f_b], a->dftok, fm, p[b->i_f_w], N, C, P);
-  db_zero(ctx, dfln);
   db_zero(ctx, a->dfmod);
-  modulate_backward(ctx, dfln, a->dfmod, dfm, fln, a->fmod, 0, C, B, T, C, 2 * C);
   db_tensor dh = a->dh0, dprev = a->dh1;
   db_zero(ctx, dh);
-  layernorm_backward(ctx, dh, dfln, a->h[L], a->fmean, a->frstd, N, C);
+  layernorm_modulate_backward(ctx, dh, a->dfmod, dfm, a->h[L], a->fmean, a->frstd, a->fmod, 0, C, B, T, C, 2 * C);
   db_zero(ctx, a->dc);
   db_zero(ctx, a->dfcs);
   linear_backward(ctx, a->dfcs, g[b->i_f_ada_w], g[b->i_f_ada_b], a->dfmod, a->fcs, p[b->i_f_ada_w], B, C, 2 * C);

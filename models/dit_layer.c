@@ -74,30 +74,28 @@ db_tensor dit_ws_slice(db_tensor big, int k, int m, int B, int T, int C) {
 }
 
 /* Scratch map (slices of (B,T,C) in big1 | big2):
- *   forward:  ln, m in big1[0], big1[1]; GELU output in big2[0..3]
+ *   forward:  m in big1[1]; GELU output in big2[0..3]
  *   backward, MLP: GELU recomputed in big1[0..3]; dGELU -> dfc1 in place in big2[0..3];
- *             then ln2, m2, dln, dm in big1[0], big1[1], big1[2], big1[3]
+ *             then m2, dm in big1[1], big1[3]
  *   backward, attention: datty big1[3]; dqkv big1[0..2];
- *             then ln1, m1, dm, dln in big2[0], big2[1], big2[2], big2[3] */
+ *             then m1, dm in big2[1], big2[2] */
 void dit_layer_forward(db_ctx *ctx, db_tensor out, dit_layer_acts *s, db_tensor x, db_tensor c,
                        const dit_layer_params *p, dit_workspace *w, dit_layer_config cfg) {
   int B = s->B, T = s->T, C = cfg.C, N = B * T;
   if (w->B != B || w->T != T) db_fail("DiT layer: workspace for B=%d T=%d used with B=%d T=%d", w->B, w->T, B, T);
-  db_tensor ln = dit_ws_slice(w->big1, 0, 1, B, T, C), m = dit_ws_slice(w->big1, 1, 1, B, T, C);
+  db_tensor m = dit_ws_slice(w->big1, 1, 1, B, T, C);
   db_tensor gelu = dit_ws_slice(w->big2, 0, 4, B, T, C);
   /* modulation parameters from the conditioning */
   silu_forward(ctx, s->csilu, c, (size_t)B * C);
   linear_forward(ctx, s->mod, s->csilu, p->t[DIT_ADA_W], p->t[DIT_ADA_B], B, C, 6 * C);
   /* attention branch */
-  layernorm_forward(ctx, ln, s->mean1, s->rstd1, x, N, C, 1e-6f);
-  modulate_forward(ctx, m, ln, s->mod, 0, C, B, T, C, 6 * C);
+  layernorm_modulate_forward(ctx, m, s->mean1, s->rstd1, x, s->mod, 0, C, B, T, C, 6 * C, 1e-6f);
   linear_forward(ctx, s->qkv, m, p->t[DIT_QKV_W], p->t[DIT_QKV_B], N, C, 3 * C);
   attention_forward(ctx, s->atty, s->lse, s->qkv, DB_NULL, ATTN_BIDIRECTIONAL, B, T, C, cfg.NH);
   linear_forward(ctx, s->proj, s->atty, p->t[DIT_PROJ_W], p->t[DIT_PROJ_B], N, C, C);
   gated_residual_forward(ctx, s->x1, x, s->proj, s->mod, 2 * C, B, T, C, 6 * C);
   /* MLP branch */
-  layernorm_forward(ctx, ln, s->mean2, s->rstd2, s->x1, N, C, 1e-6f);
-  modulate_forward(ctx, m, ln, s->mod, 3 * C, 4 * C, B, T, C, 6 * C);
+  layernorm_modulate_forward(ctx, m, s->mean2, s->rstd2, s->x1, s->mod, 3 * C, 4 * C, B, T, C, 6 * C, 1e-6f);
   /* fc1 is saved before its bias: bias_gelu adds it in the GELU's pass */
   linear_forward(ctx, s->fc1, m, p->t[DIT_FC1_W], DB_NULL, N, C, 4 * C);
   bias_gelu_forward(ctx, gelu, s->fc1, p->t[DIT_FC1_B], N, 4 * C);
@@ -127,14 +125,11 @@ void dit_layer_backward(db_ctx *ctx, db_tensor dx, db_tensor dc, dit_layer_param
   /* dfc1 becomes the gradient of fc1 + b1: linear_backward's dbias sums it */
   bias_gelu_backward_inplace(ctx, dfc1, s->fc1, p->t[DIT_FC1_B], N, 4 * C);
   /* fc1 = Linear(modulate(LN(x1))), both recomputed */
-  db_tensor ln = S1(0), m = S1(1), dln = S1(2), dm = S1(3);
-  layernorm_forward(ctx, ln, s->mean2, s->rstd2, s->x1, N, C, 1e-6f);
-  modulate_forward(ctx, m, ln, s->mod, 3 * C, 4 * C, B, T, C, 6 * C);
+  db_tensor m = S1(1), dm = S1(3);
+  layernorm_modulate_forward(ctx, m, s->mean2, s->rstd2, s->x1, s->mod, 3 * C, 4 * C, B, T, C, 6 * C, 1e-6f);
   db_zero(ctx, dm);
   linear_backward(ctx, dm, g->t[DIT_FC1_W], g->t[DIT_FC1_B], dfc1, m, p->t[DIT_FC1_W], N, C, 4 * C);
-  db_zero(ctx, dln);
-  modulate_backward(ctx, dln, dmod, dm, ln, s->mod, 3 * C, 4 * C, B, T, C, 6 * C);
-  layernorm_backward(ctx, dx1, dln, s->x1, s->mean2, s->rstd2, N, C);
+  layernorm_modulate_backward(ctx, dx1, dmod, dm, s->x1, s->mean2, s->rstd2, s->mod, 3 * C, 4 * C, B, T, C, 6 * C);
 
   /* x1 = x + g1 ⊙ proj */
   db_zero(ctx, dbranch);
@@ -145,14 +140,12 @@ void dit_layer_backward(db_ctx *ctx, db_tensor dx, db_tensor dc, dit_layer_param
   db_zero(ctx, dqkv);
   attention_backward(ctx, dqkv, w->dsum, datty, s->atty, s->lse, s->qkv, DB_NULL, ATTN_BIDIRECTIONAL, B, T, C,
                      cfg.NH);
-  ln = S2(0); m = S2(1); dm = S2(2); dln = S2(3);
-  layernorm_forward(ctx, ln, s->mean1, s->rstd1, x, N, C, 1e-6f);
-  modulate_forward(ctx, m, ln, s->mod, 0, C, B, T, C, 6 * C);
+  m = S2(1);
+  dm = S2(2);
+  layernorm_modulate_forward(ctx, m, s->mean1, s->rstd1, x, s->mod, 0, C, B, T, C, 6 * C, 1e-6f);
   db_zero(ctx, dm);
   linear_backward(ctx, dm, g->t[DIT_QKV_W], g->t[DIT_QKV_B], dqkv, m, p->t[DIT_QKV_W], N, C, 3 * C);
-  db_zero(ctx, dln);
-  modulate_backward(ctx, dln, dmod, dm, ln, s->mod, 0, C, B, T, C, 6 * C);
-  layernorm_backward(ctx, dx, dln, x, s->mean1, s->rstd1, N, C);
+  layernorm_modulate_backward(ctx, dx, dmod, dm, x, s->mean1, s->rstd1, s->mod, 0, C, B, T, C, 6 * C);
 #undef S1
 #undef S2
 

@@ -81,6 +81,18 @@ void modulate_backward(db_ctx *ctx, db_tensor dinp /* (B,T,C) */, db_tensor dmod
                        db_tensor dout /* (B,T,C) */, db_tensor inp, db_tensor mod, int shift_col,
                        int scale_col, int B, int T, int C, int ld);
 
+/* layernorm_modulate.c: LayerNorm (no affine, as layernorm.c) then AdaLN
+ * modulation (as modulate.c) in one op, as every DiT branch runs them:
+ * out = (x - mean) * rstd * (1 + scale[b]) + shift[b]; saves mean, rstd.
+ * backward: dinp += LayerNorm backward of dout * (1 + scale); dmod += the
+ * shift and scale sums over tokens (xhat recomputed from inp, mean, rstd). */
+void layernorm_modulate_forward(db_ctx *ctx, db_tensor out /* (B,T,C) */, db_tensor mean /* (B*T) */,
+                                db_tensor rstd /* (B*T) */, db_tensor inp /* (B,T,C) */, db_tensor mod /* (B,ld) */,
+                                int shift_col, int scale_col, int B, int T, int C, int ld, float eps);
+void layernorm_modulate_backward(db_ctx *ctx, db_tensor dinp /* (B,T,C) */, db_tensor dmod /* (B,ld) */,
+                                 db_tensor dout /* (B,T,C) */, db_tensor inp, db_tensor mean, db_tensor rstd,
+                                 db_tensor mod, int shift_col, int scale_col, int B, int T, int C, int ld);
+
 /* gated_residual.c: out = x + gate[b] ⊙ y, gate = mod[b, gate_col : gate_col+C].
  * out may alias x (in-place residual update). In the backward dx may be DB_NULL
  * (when the caller already holds dout as dx, as the DiT layer does). */
