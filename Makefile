@@ -73,6 +73,15 @@ UBSAN_OPTS   = halt_on_error=1:print_stacktrace=1:exitcode=66
 test-asan:
 	CFLAGS="$(ASAN_CFLAGS)" ASAN_OPTIONS="$(ASAN_OPTS)" UBSAN_OPTIONS="$(UBSAN_OPTS)" $(MAKE) BUILD=$(ASAN_BUILD) test
 
+# ---- make test-oclgrind: the suites of the ops with work-group reductions
+# (layernorm, cross-entropy in losses, reduce and the AdamW global norm) on
+# Oclgrind's simulated device, small shapes, with --data-races --uninitialized
+# --check-api; fails on any report. Run by .ci/run; docs/testing.md.
+OCLGRIND_SUITES = =layernorm =losses =reduce
+.PHONY: test-oclgrind
+test-oclgrind: all
+	sh tools/test_oclgrind.sh $(BUILD) $(OCLGRIND_SUITES)
+
 # ---- make fuzz: libFuzzer harnesses of the file parsers (tests/fuzz/), by hand,
 # not in CI. clang builds the library and the harnesses in build-fuzz; the seed
 # corpora come from the CLI (tests/fuzz/seeds.sh, once); each fuzzer then runs

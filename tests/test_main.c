@@ -1,5 +1,7 @@
 /* Test runner: `dblocks_tests [filter]` runs every test whose name contains
- * filter, prints one line per check and ends with "N passed, M failed". */
+ * filter (`=NAME`: exactly that suite), prints one line per check and ends
+ * with "N passed, M failed". DBLOCKS_TEST_SMALL=1: small shapes in the suites
+ * that honour it; DBLOCKS_ROW_WG: forced reduction work-group size. */
 #include "harness.h"
 #include <stdlib.h>
 #include <string.h>
@@ -26,8 +28,10 @@ int main(int argc, char **argv) {
   printf("device: %s (%s, %s)\n", th_ctx->dev.name, th_ctx->dev.platform_name, th_ctx->dev.driver);
   if (th_ctx->row_wg_forced) printf("row-reduction work-group size forced to %zu (DBLOCKS_ROW_WG)\n", th_ctx->row_wg);
   if (th_small) printf("small shapes only (DBLOCKS_TEST_SMALL)\n");
+/* filter: suites whose name contains it; "=NAME": that suite only */
+#define SELECTED(s) (!th_filter || (th_filter[0] == '=' ? !strcmp(#s, th_filter + 1) : strstr(#s, th_filter) != NULL))
 #define RUN(s)                                                   \
-  if (!th_filter || strstr(#s, th_filter)) {                     \
+  if (SELECTED(s)) {                                             \
     printf("[%s]\n", #s);                                        \
     if (tests_##s) tests_##s();                                  \
     else th_check(0, #s, "test suite not linked into this binary"); \
