@@ -8,6 +8,10 @@
 //   WPTN     vectors of C per work-item along N (register tile width / VW)
 //   VW       vector width along N: 1, 2, 4, 8 or 16
 //   KWG      K step of the local-memory tiles (LOCAL=1 only)
+//   GROUPM   0: group (i, j) computes tile (i, j); G > 0: groups are renumbered
+//            so that consecutive ones sweep G row-tiles of C per column-tile
+//            before moving on (grouped ordering): the B panel a group reads is
+//            still in cache for its successors. CPUs run groups in order.
 //   LOCAL    1: stage A and B tiles in local memory (GPU style); 0: registers
 //            only, straight from global memory (CPU style: caches do the staging)
 // A group computes an (MWG = MDIMC*WPTM) x (NWG = NDIMC*WPTN*VW) tile of C.
@@ -39,6 +43,9 @@
 #endif
 #ifndef LOCAL
 #define LOCAL 0
+#endif
+#ifndef GROUPM
+#define GROUPM 0
 #endif
 // FAULT=1 drops the last k of the sum: a deliberately wrong kernel that the
 // tests hand to the tuner's validation to prove it rejects bad candidates.
@@ -110,7 +117,15 @@ void gemm(int M, int N, int K, float alpha, float beta,
           __global const float *B, ulong b_off, int ldb, ulong b_stride,
           __global float *C, ulong c_off, int ldc, ulong c_stride) {
   const int tx = get_local_id(0), ty = get_local_id(1);
+#if GROUPM
+  const int num_n = get_num_groups(0), num_m = get_num_groups(1);
+  const int id = get_group_id(1) * num_n + get_group_id(0);
+  const int first_m = id / (GROUPM * num_n) * GROUPM, in_group = id % (GROUPM * num_n);
+  const int rows_here = min(num_m - first_m, GROUPM);
+  const int m0 = (first_m + in_group % rows_here) * MWG, n0 = in_group / rows_here * NWG;
+#else
   const int m0 = get_group_id(1) * MWG, n0 = get_group_id(0) * NWG;
+#endif
   const size_t batch = get_global_id(2);
 #if FAULT
   K = K > 1 ? K - 1 : K;
@@ -180,6 +195,19 @@ void gemm(int M, int N, int K, float alpha, float beta,
 #endif
   for (int i = 0; i < WPTM; i++)
     for (int j = 0; j < WPTN; j++) store_c(C, ldc, mi + i, n0 + (j * NDIMC + tx) * VW, M, N, acc[i][j], alpha, beta);
+}
+
+// C = alpha * sum_s W[s] + beta * C over S partial products W (S,M,N) of a
+// split-K product, summed in s order (deterministic). beta = 0 never reads C.
+__kernel void gemm_sum_partials(__global float *C, ulong c_off, int ldc, __global const float *W, ulong w_off, int S,
+                                int M, int N, float alpha, float beta) {
+  const int n = get_global_id(0), m = get_global_id(1);
+  if (m >= M || n >= N) return;
+  __global const float *w = W + w_off + (size_t)m * N + n;
+  float s = 0.0f;
+  for (int p = 0; p < S; p++) s += w[(size_t)p * M * N];
+  __global float *c = C + c_off + (size_t)m * ldc + n;
+  *c = beta != 0.0f ? alpha * s + beta * *c : alpha * s;
 }
 
 // out (K,N) = in^T where in is (N,K) with leading dimension ld_in: turns the

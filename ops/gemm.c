@@ -20,7 +20,7 @@ int gemm_config_parse(const char *s, gemm_config *c) {
   if (!s) return 0;
   if (!strcmp(s, "clblast")) { c->clblast = 1; return 1; }
   if (strncmp(s, "own:", 4)) return 0;
-  *c = (gemm_config){0, 4, 4, 4, 2, 4, 16, 0, 0};
+  *c = (gemm_config){0, 4, 4, 4, 2, 4, 16, 0, 0, 0};
   const char *p = s + 4;
   while (*p) {
     char key[16];
@@ -28,7 +28,8 @@ int gemm_config_parse(const char *s, gemm_config *c) {
     if (sscanf(p, "%15[A-Z]=%d%n", key, &val, &used) != 2) return 0;
     int *f = !strcmp(key, "MDIMC") ? &c->mdimc : !strcmp(key, "NDIMC") ? &c->ndimc : !strcmp(key, "WPTM") ? &c->wptm
            : !strcmp(key, "WPTN") ? &c->wptn : !strcmp(key, "VW") ? &c->vw : !strcmp(key, "KWG") ? &c->kwg
-           : !strcmp(key, "LOCAL") ? &c->local : !strcmp(key, "FAULT") ? &c->fault : NULL;
+           : !strcmp(key, "LOCAL") ? &c->local : !strcmp(key, "GROUPM") ? &c->groupm
+           : !strcmp(key, "FAULT") ? &c->fault : NULL;
     if (!f) return 0;
     *f = val;
     p += used;
@@ -37,13 +38,16 @@ int gemm_config_parse(const char *s, gemm_config *c) {
   }
   int vw_ok = c->vw == 1 || c->vw == 2 || c->vw == 4 || c->vw == 8 || c->vw == 16;
   return vw_ok && c->mdimc >= 1 && c->ndimc >= 1 && c->wptm >= 1 && c->wptm <= 16 && c->wptn >= 1 && c->wptn <= 16 &&
-         c->kwg >= 1 && c->kwg <= 64 && (c->local == 0 || c->local == 1) && (c->fault == 0 || c->fault == 1);
+         c->kwg >= 1 && c->kwg <= 64 && (c->local == 0 || c->local == 1) && (c->fault == 0 || c->fault == 1) &&
+         c->groupm >= 0 && c->groupm <= 64;
 }
 
 void gemm_config_format(const gemm_config *c, char *out, size_t n) {
   if (c->clblast) { snprintf(out, n, "clblast"); return; }
-  snprintf(out, n, "own:MDIMC=%d,NDIMC=%d,WPTM=%d,WPTN=%d,VW=%d,KWG=%d,LOCAL=%d%s", c->mdimc, c->ndimc, c->wptm,
-           c->wptn, c->vw, c->kwg, c->local, c->fault ? ",FAULT=1" : "");
+  char g[24] = "";
+  if (c->groupm) snprintf(g, sizeof g, ",GROUPM=%d", c->groupm);
+  snprintf(out, n, "own:MDIMC=%d,NDIMC=%d,WPTM=%d,WPTN=%d,VW=%d,KWG=%d,LOCAL=%d%s%s", c->mdimc, c->ndimc, c->wptm,
+           c->wptn, c->vw, c->kwg, c->local, g, c->fault ? ",FAULT=1" : "");
 }
 
 /* Whether the device can run c: work-group size and local memory. */
@@ -55,8 +59,8 @@ int gemm_config_fits(db_ctx *ctx, const gemm_config *c) {
 }
 
 static void build_options(const gemm_config *c, int ta, char *out, size_t n) {
-  snprintf(out, n, "-DTA=%d -DMDIMC=%d -DNDIMC=%d -DWPTM=%d -DWPTN=%d -DVW=%d -DKWG=%d -DLOCAL=%d -DFAULT=%d", ta,
-           c->mdimc, c->ndimc, c->wptm, c->wptn, c->vw, c->kwg, c->local, c->fault);
+  snprintf(out, n, "-DTA=%d -DMDIMC=%d -DNDIMC=%d -DWPTM=%d -DWPTN=%d -DVW=%d -DKWG=%d -DLOCAL=%d -DGROUPM=%d -DFAULT=%d",
+           ta, c->mdimc, c->ndimc, c->wptm, c->wptn, c->vw, c->kwg, c->local, c->groupm, c->fault);
 }
 
 /* The tuner's candidates. CPU drivers (PoCL) run a work-group as a loop over
@@ -64,18 +68,19 @@ static void build_options(const gemm_config *c, int ta, char *out, size_t n) {
  * win there; GPUs want 64..256-item groups staging tiles in local memory. */
 static const char *const CPU_CANDIDATES[] = {
     "own:MDIMC=1,NDIMC=1,WPTM=8,WPTN=2,VW=16,KWG=16,LOCAL=0", /* the default: 16 zmm accumulators */
-    "own:MDIMC=1,NDIMC=1,WPTM=4,WPTN=2,VW=16,KWG=16,LOCAL=0",
-    "own:MDIMC=1,NDIMC=1,WPTM=6,WPTN=2,VW=16,KWG=16,LOCAL=0",
     "own:MDIMC=1,NDIMC=1,WPTM=12,WPTN=2,VW=16,KWG=16,LOCAL=0",
-    "own:MDIMC=1,NDIMC=1,WPTM=6,WPTN=3,VW=16,KWG=16,LOCAL=0",
+    "own:MDIMC=1,NDIMC=1,WPTM=12,WPTN=2,VW=16,KWG=16,LOCAL=0,GROUPM=8",
     "own:MDIMC=2,NDIMC=1,WPTM=8,WPTN=2,VW=16,KWG=16,LOCAL=0",
+    "own:MDIMC=2,NDIMC=1,WPTM=8,WPTN=2,VW=16,KWG=16,LOCAL=0,GROUPM=8",
+    "own:MDIMC=1,NDIMC=1,WPTM=8,WPTN=2,VW=16,KWG=16,LOCAL=0,GROUPM=16",
+    "own:MDIMC=1,NDIMC=1,WPTM=6,WPTN=3,VW=16,KWG=16,LOCAL=0",
     "own:MDIMC=1,NDIMC=1,WPTM=8,WPTN=4,VW=8,KWG=16,LOCAL=0",
 };
 static const char *const GPU_CANDIDATES[] = {
     "own:MDIMC=16,NDIMC=16,WPTM=4,WPTN=1,VW=4,KWG=16,LOCAL=1",
     "own:MDIMC=16,NDIMC=16,WPTM=8,WPTN=2,VW=2,KWG=16,LOCAL=1",
     "own:MDIMC=8,NDIMC=16,WPTM=8,WPTN=1,VW=4,KWG=16,LOCAL=1",
-    "own:MDIMC=8,NDIMC=8,WPTM=4,WPTN=2,VW=4,KWG=32,LOCAL=1",
+    "own:MDIMC=8,NDIMC=8,WPTM=4,WPTN=2,VW=4,KWG=32,LOCAL=1,GROUPM=8",
     "own:MDIMC=16,NDIMC=16,WPTM=2,WPTN=2,VW=1,KWG=16,LOCAL=0",
     "own:MDIMC=8,NDIMC=32,WPTM=4,WPTN=1,VW=2,KWG=8,LOCAL=1",
 };
@@ -241,6 +246,39 @@ static void run_own(db_ctx *ctx, const gemm_config *c, int ta, int tb, int M, in
   enqueue_3d(ctx, k, global, local, "gemm");
 }
 
+/* A long K with a small C (the weight gradient: K = batch x tokens) makes
+ * every work-group stream whole K panels that no cache holds. Split-K: S
+ * products over K chunks of KC into workspace 2, summed in order by
+ * gemm_sum_partials, so neighbouring groups share panels that fit. */
+enum { SPLIT_KC = 512 };
+static int wants_split_k(int M, int N, int K) { return K > 2 * SPLIT_KC && K >= 4 * (M > N ? M : N); }
+
+static void run_own_split_k(db_ctx *ctx, const gemm_config *c, int ta, int tb, int M, int N, int K, float alpha,
+                            db_tensor A, int lda, db_tensor B, int ldb, float beta, db_tensor C, int ldc) {
+  int S = K / SPLIT_KC, rem = K - S * SPLIT_KC, parts = S + (rem > 0);
+  size_t mn = (size_t)M * N;
+  db_tensor W = db_workspace(ctx, 2, mn * parts);
+  size_t a_step = ta ? (size_t)SPLIT_KC * lda : SPLIT_KC, b_step = tb ? SPLIT_KC : (size_t)SPLIT_KC * ldb;
+  run_own(ctx, c, ta, tb, M, N, SPLIT_KC, 1.0f, A, lda, a_step, B, ldb, b_step, 0.0f, W, N, mn, S);
+  if (rem) {
+    int sh[1] = {0};
+    sh[0] = (int)(db_numel(A) - a_step * S); db_tensor At = db_view(A, a_step * S, 1, sh);
+    sh[0] = (int)(db_numel(B) - b_step * S); db_tensor Bt = db_view(B, b_step * S, 1, sh);
+    sh[0] = (int)mn; db_tensor Wt = db_view(W, mn * S, 1, sh);
+    run_own(ctx, c, ta, tb, M, N, rem, 1.0f, At, lda, 0, Bt, ldb, 0, 0.0f, Wt, N, 0, 1);
+  }
+  db_args a = {ctx, db_kernel(ctx, "gemm", "gemm_sum_partials"), 0};
+  db_arg_tensor(&a, C);
+  db_arg_i32(&a, ldc);
+  db_arg_tensor(&a, W);
+  db_arg_i32(&a, parts);
+  db_arg_i32(&a, M);
+  db_arg_i32(&a, N);
+  db_arg_f32(&a, alpha);
+  db_arg_f32(&a, beta);
+  db_launch_2d(&a, (size_t)N, (size_t)M, 16, 4);
+}
+
 static CLBlastTranspose cb_t(int t) { return t ? CLBlastTransposeYes : CLBlastTransposeNo; }
 
 static void run_clblast(db_ctx *ctx, int ta, int tb, int M, int N, int K, float alpha, db_tensor A, int lda, size_t sa,
@@ -273,6 +311,7 @@ void gemm_with(db_ctx *ctx, const gemm_config *c, int ta, int tb, int M, int N, 
     gemm_config d = default_config(ctx);
     run_own(ctx, &d, ta, tb, M, N, K, alpha, A, lda, sa, B, ldb, sb, beta, C, ldc, sc, batch);
   } else if (c->clblast) run_clblast(ctx, ta, tb, M, N, K, alpha, A, lda, sa, B, ldb, sb, beta, C, ldc, sc, batch);
+  else if (batch == 1 && wants_split_k(M, N, K)) run_own_split_k(ctx, c, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   else run_own(ctx, c, ta, tb, M, N, K, alpha, A, lda, sa, B, ldb, sb, beta, C, ldc, sc, batch);
 }
 

@@ -2,14 +2,14 @@
  * GPU-style 256-item work-groups included, all run on whatever device the
  * tests have) and CLBlast, at odd sizes, in the three transposes linear uses,
  * with element offsets, padded leading dimensions, alpha and beta, against a
- * double reference; strided batch; beta = 0 ignoring NaN in C; the tuner's
+ * double reference (split-K included); strided batch; beta = 0 ignoring NaN in C; the tuner's
  * validation rejecting a deliberately wrong kernel; the tuning cache's round
  * trip, and corrupt caches falling back to the default. */
 #include "harness.h"
 #include <stdlib.h>
 #include <unistd.h>
 
-static const int SIZES[][3] = {{1, 1, 1}, {7, 33, 65}, {197, 65, 33}, {5, 3, 0}};
+static const int SIZES[][3] = {{1, 1, 1}, {7, 33, 65}, {197, 65, 33}, {5, 3, 0}, {7, 9, 1100} /* split-K + tail */};
 static const int TRANS[][2] = {{0, 0}, {0, 1}, {1, 0}};
 
 static void check_config(const char *name) {
@@ -26,7 +26,7 @@ static void check_config(const char *name) {
     }
   char label[160];
   snprintf(label, sizeof label, "gemm %s", name);
-  th_check(worst < 1e-5, label, "worst relative error %.3g over NN/NT/TN at sizes 1, 7x33x65, 197x65x33, K=0", worst);
+  th_check(worst < 1e-5, label, "worst relative error %.3g over NN/NT/TN at sizes 1, 7x33x65, 197x65x33, K=0, 7x9x1100", worst);
   th_record("gemm", name + (c.clblast ? 0 : 4), worst, 0, 0);
 }
 
