@@ -3,13 +3,6 @@
 #include "ops.h"
 #include <math.h>
 
-/* Element-kernel tile: a power of two <= min(n rounded up, ctx->wg). */
-static size_t elem_tile(db_ctx *ctx, int n) {
-  size_t l = 1;
-  while (l * 2 <= ctx->wg && l < (size_t)n) l *= 2;
-  return l;
-}
-
 static void check_args(const char *op, int N, int D, float max_period) {
   if (N < 0) db_fail("%s: invalid N=%d", op, N);
   if (D <= 0 || D % 2) db_fail("%s: D=%d must be even and positive (cos and sin halves)", op, D);
@@ -21,15 +14,15 @@ void timestep_embedding_forward(db_ctx *ctx, db_tensor out, db_tensor t, int N, 
   check_args(op, N, D, max_period);
   db_check_numel(out, (size_t)N * D, op, "out");
   db_check_numel(t, (size_t)N, op, "t");
-  size_t l0 = elem_tile(ctx, D), l1 = ctx->wg / l0 ? ctx->wg / l0 : 1;
-  if (N > 0 && l1 > (size_t)N) l1 = (size_t)N;
-  db_args a = db_args_begin(ctx, "timestep_embedding", "timestep_embedding_forward");
+  if (N == 0) return;
+  char name[64];
+  db_args a = db_args_begin(ctx, "timestep_embedding", elem_kernel(ctx, "timestep_embedding_forward", name, sizeof name));
   db_arg_tensor(&a, out);
   db_arg_tensor(&a, t);
   db_arg_i32(&a, N);
   db_arg_i32(&a, D);
   db_arg_f32(&a, (float)log((double)max_period));
-  db_launch_2d(&a, (size_t)D, (size_t)N, l0, l1);
+  elem_launch_rows(&a, D / 2, (size_t)N); /* W frequencies (cos and sin) per work-item */
 }
 
 void timestep_embedding_backward(db_ctx *ctx, db_tensor dt, db_tensor dout, db_tensor t, int N, int D,

@@ -147,7 +147,7 @@ static void te_dev_bwd(th_op *op, db_ctx *ctx, db_tensor *in, db_tensor *out, db
 static void run_te(int N, int D) {
   te_cfg c = {N, D, 10000.0};
   th_op op;
-  th_op_init(&op, "timestep_embedding");
+  th_op_init(&op, elem_width(th_ctx) == 4 ? "timestep_embedding W=4" : "timestep_embedding W=16");
   snprintf(op.shape, sizeof op.shape, "N=%d D=%d", N, D);
   th_add_in(&op, "t", (size_t)N, 1);
   op.in_lo[0] = -3; /* c_noise = ln(sigma)/4 */
@@ -189,8 +189,13 @@ void tests_embedding(void) {
   run_emb(197, 50, 64, 0);
   run_emb(600, 300, 260, 1); /* several index chunks, vocabulary blocks and column tiles; out-of-range indices */
   emb_determinism();
-  run_te(1, 2);
-  run_te(7, 256);
+  for (int w = 4; w <= 16; w += 12) { /* both vector widths; D/2 = 19 leaves a partial chunk */
+    elem_force_width(w);
+    run_te(1, 2);
+    run_te(5, 38);
+    run_te(7, 256);
+  }
+  elem_force_width(0);
 
   shape_errors();
 }
