@@ -376,8 +376,10 @@ int cmd_bench(int argc, char **argv) {
   int batch = 0, quick = 0;
   double min_s = 0.3;
   const char *json_path = NULL;
+  int gemm_only = 0;
   cli_opt opts[] = {
       {"json", OPT_STR, &json_path, "also write the rows as JSON to this file"},
+      {"gemm", OPT_FLAG, &gemm_only, "only the copy and GEMM rows"},
       {"device", OPT_STR, &device, "P:D device (default: DBLOCKS_DEVICE, else first GPU, else first device)"},
       {"batch", OPT_INT, &batch, "batch for the layer/attention rows (default 256 on a GPU, 32 otherwise)"},
       {"seconds", OPT_FLOAT, &min_s, "device time to accumulate per row after warm-up (default 0.3)"},
@@ -405,10 +407,12 @@ int cmd_bench(int argc, char **argv) {
   bench_copy(&env, quick ? 1 << 20 : 1 << 24);
   bench_gemms(&env, quick ? small : big, 2, quick);
   int T = 196, C = 384, NH = 6;
+  if (gemm_only) goto done;
   bench_elementwise(&env, batch, T, C);
   bench_attention(&env, batch, T, C, NH);
   bench_adamw(&env, 12 * C * C * 4 + 12 * C * 6 * C); /* about one 12-layer DiT's weights, by 4 */
   bench_layer(&env, batch, T, C, NH);
+done:
   if (json_path) write_json(json_path, "ops", ctx);
   db_shutdown(ctx);
   return 0;
