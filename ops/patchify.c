@@ -10,19 +10,26 @@ static size_t check_dims(const char *op, int N, int Cin, int H, int W, int p) {
   return (size_t)N * Cin * H * W;
 }
 
-/* kernel "patch_to_tokens" or "patch_to_image"; total = elements of dst */
+/* kernel "patch_to_tokens" or "patch_to_image": one work-item per patch row
+ * of p pixels, on a (W/p, N*Cin*H) grid. */
 static void launch(db_ctx *ctx, const char *kernel, db_tensor dst, db_tensor src, size_t total, int Cin, int H,
                    int W, int p, int acc) {
+  size_t rows = total / (size_t)W, gw = (size_t)(W / p), l0 = 1;
+  if (rows == 0) return;
+  if (rows > 0x7fffffff) db_fail("%s: %zu image rows exceed the kernel's int range", kernel, rows);
+  while (l0 * 2 <= ctx->wg && l0 < gw) l0 *= 2;
+  size_t l1 = ctx->wg / l0;
+  while (l1 > 1 && l1 / 2 >= rows) l1 /= 2;
   db_args a = db_args_begin(ctx, "patchify", kernel);
   db_arg_tensor(&a, dst);
   db_arg_tensor(&a, src);
-  db_arg_u64(&a, (uint64_t)total);
+  db_arg_i32(&a, (int)rows);
   db_arg_i32(&a, Cin);
   db_arg_i32(&a, H);
   db_arg_i32(&a, W);
   db_arg_i32(&a, p);
   db_arg_i32(&a, acc);
-  db_launch_1d(&a, total, 0);
+  db_launch_2d(&a, gw, rows, l0, l1);
 }
 
 void patchify_forward(db_ctx *ctx, db_tensor out, db_tensor img, int N, int Cin, int H, int W, int p) {
