@@ -392,6 +392,42 @@ def fmt_losses(s):
     return "  ".join(f"{a:.3f}->{b:.3f}" for a, b in s)
 
 
+def report(res):
+    """The ratio table, from the figures main() gathered (or --report FILE read back)."""
+    steps, n_samples, rows = res["steps_per_block"], res["samples"], res["rows"]
+    print(f"\nresults ({res['date']}, {res['cpu']}; dblocks on {res.get('big_device') or 'its default device'}; "
+          f"PyTorch {res['torch']} on {res['device']}, {res['threads']} threads)")
+    print(f"demo config: width 64, 4 heads, patch 4 (49 tokens), L = 6, batch 64, lr 3e-3, {steps} steps per block")
+    print(f"{'work':<58} {'PyTorch':>10} {'dblocks':>10} {'ratio':>7}")
+    for name, t, d, _ in rows:
+        print(f"{name:<58} {t:>9.1f}s {d:>9.1f}s {d / t:>6.2f}x")
+    if steps != 400 or n_samples != 1000:
+        print("EXTRAPOLATED, not measured: the rows above scaled linearly to the issue's 400 steps per block and 1000 "
+              "images")
+        for name, t, d, k in rows:
+            label = re.sub(r"^(train B = \d).*", r"\1 (400 steps per block)", name)
+            label = label.replace(f"sample {n_samples} images", "sample 1000 images")
+            print(f"  {label:<56} {t * k:>9.0f}s {d * k:>9.0f}s  (extrapolated)")
+    if "big" in res:
+        bd, bt = res["big"]["dblocks"], res["big"]["torch"]
+        mem_t = f"{bt['peak_cuda_mib']:.0f} MiB CUDA peak" if "peak_cuda_mib" in bt else \
+            f"{bt['peak_rss_mib']:.0f} MiB peak RSS (+{bt['rss_growth_mib']:.0f} MiB while training)"
+        print(f"\none block of 4 layers, width 384, 6 heads, patch 2 (196 tokens), batch {res['big_batch']}: "
+              "ms per training step")
+        print(f"{'PyTorch':<10} {bt['ms_per_step']:>10.1f} ms  ({bt['steps']} steps after {bt['warmup']} warm-up; {mem_t})")
+        print(f"{'dblocks':<10} {bd['ms_per_step']:>10.1f} ms  (`dblocks bench train --layers 4 --blocks 1`, second row; "
+              f"rows {', '.join(f'{x:.1f}' for x in bd['ms_rows'])}; {bd['peak_mib']:.0f} MiB peak device memory)")
+        print(f"{'ratio':<10} {bd['ms_per_step'] / bt['ms_per_step']:>10.2f} x")
+    for k in ("train_b3", "train_b1"):
+        if k in res:
+            print(f"loss {k.replace('_', ' ')} per block (mean of the first 3 -> last 3 logged, every 10 steps): "
+                  f"dblocks {fmt_losses(loss_summary(res[k]['dblocks_loss']))} | "
+                  f"PyTorch {fmt_losses(loss_summary(res[k]['torch_loss']))}")
+    print("\nratio = dblocks time / PyTorch time (lower is better for dblocks; the issue's goal is <= 1.5).")
+    print(f"load average (1 min) at the start {res['loadavg_start'][0]:.1f}, at the end {res['loadavg_end'][0]:.1f} on "
+          f"{res['cpu'].split(', ')[-1]}: above the core count, other work was sharing the cores and both sides slow down")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog=__doc__.split("\n\n", 1)[1])
@@ -405,12 +441,16 @@ def main():
     ap.add_argument("--big-steps", type=int, default=None, help="timed PyTorch steps of the big config (default 20; --quick 3)")
     ap.add_argument("--no-big", action="store_true", help="skip the width-384 configuration")
     ap.add_argument("--json", default=None, help="save every figure to this file")
+    ap.add_argument("--report", default=None, help="print the table of a --json FILE again, run nothing")
     ap.add_argument("--big-child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--batch", type=int, default=32, help=argparse.SUPPRESS)
     ap.add_argument("--warmup", type=int, default=2, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.big_child:
         return big_child(a)
+    if a.report:
+        with open(a.report) as f:
+            return report(json.load(f))
     steps = a.steps or (40 if a.quick else 400)
     n_samples = a.samples or (100 if a.quick else 1000)
     big_steps = a.big_steps or (3 if a.quick else 20)
@@ -426,7 +466,7 @@ def main():
     data = data.to(dev)
     res = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "torch": torch.__version__,
            "threads": a.threads, "device": str(dev), "steps_per_block": steps, "samples": n_samples,
-           "dblocks": os.path.abspath(a.dblocks), "cpu": cpu_name()}
+           "dblocks": os.path.abspath(a.dblocks), "cpu": cpu_name(), "loadavg_start": os.getloadavg()}
     print(f"peer_bench: dblocks {a.dblocks} vs PyTorch {torch.__version__} ({dev}, {a.threads} threads), "
           f"{steps} steps per block, {n_samples} samples", flush=True)
 
@@ -447,13 +487,15 @@ def main():
               f" | PyTorch {fmt_losses(loss_summary(curves))}", flush=True)
         res[f"train_b{B}"] = {"dblocks_s": d["seconds"], "dblocks_wall_s": d["wall"], "torch_s": t,
                               "dblocks_loss": d["curves"], "torch_loss": curves}
-        rows.append((f"train B = {B} ({B} x {steps} steps of a {demo['layers'] // B}-layer block)", t, d["seconds"]))
+        rows.append((f"train B = {B} ({B} x {steps} steps of a {demo['layers'] // B}-layer block)", t, d["seconds"],
+                     400 / steps))
         ds = db.sample(d["run"], n_samples)
         print(f"  dblocks sample B={B}: {ds['seconds']:.1f} s", flush=True)
         ts = torch_sample(nets, n_samples, dev)
         print(f"  PyTorch sample B={B}: {ts:.1f} s", flush=True)
         res[f"sample_b{B}"] = {"dblocks_s": ds["seconds"], "dblocks_wall_s": ds["wall"], "torch_s": ts}
-        rows.append((f"sample {n_samples} images, 50 Euler steps, guidance 2, B = {B}", ts, ds["seconds"]))
+        rows.append((f"sample {n_samples} images, 50 Euler steps, guidance 2, B = {B}", ts, ds["seconds"],
+                     1000 / n_samples))
 
     big = None
     if not a.no_big:
@@ -470,25 +512,15 @@ def main():
         res["big"] = {"dblocks": bd, "torch": bt}
         big = (bd, bt)
 
-    print(f"\nresults ({res['date']}, {res['cpu']}; dblocks on {big[0]['device'] if big else 'its default device'}; "
-          f"PyTorch {torch.__version__} on {dev}, {a.threads} threads)")
-    print(f"demo config: width 64, 4 heads, patch 4 (49 tokens), L = 6, batch 64, lr 3e-3, {steps} steps per block")
-    print(f"{'work':<58} {'PyTorch':>10} {'dblocks':>10} {'ratio':>7}")
-    for name, t, d in rows:
-        print(f"{name:<58} {t:>9.1f}s {d:>9.1f}s {d / t:>6.2f}x")
-    if big:
-        bd, bt = big
-        mem_t = f"{bt['peak_cuda_mib']:.0f} MiB CUDA peak" if "peak_cuda_mib" in bt else \
-            f"{bt['peak_rss_mib']:.0f} MiB peak RSS (+{bt['rss_growth_mib']:.0f} MiB while training)"
-        print(f"\none block of 4 layers, width 384, 6 heads, patch 2 (196 tokens), batch {big_batch}: ms per training step")
-        print(f"{'PyTorch':<10} {bt['ms_per_step']:>10.1f} ms  ({bt['steps']} steps after {bt['warmup']} warm-up; {mem_t})")
-        print(f"{'dblocks':<10} {bd['ms_per_step']:>10.1f} ms  (`dblocks bench train --layers 4 --blocks 1`, second row; "
-              f"rows {', '.join(f'{x:.1f}' for x in bd['ms_rows'])}; {bd['peak_mib']:.0f} MiB peak device memory)")
-        print(f"{'ratio':<10} {bd['ms_per_step'] / bt['ms_per_step']:>10.2f} x")
-    print("\nratio = dblocks time / PyTorch time (lower is better for dblocks; the issue's goal is <= 1.5).")
+    res["loadavg_end"] = os.getloadavg()
+    res["rows"] = rows
+    res["big_batch"] = big_batch
+    res["big_device"] = big[0]["device"] if big else None
     if a.json:
         with open(a.json, "w") as f:
             json.dump(res, f, indent=1)
+    report(res)
+    if a.json:
         print(f"saved {a.json}")
     shutil.rmtree(work, ignore_errors=True)
 
