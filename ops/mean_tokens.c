@@ -1,26 +1,29 @@
-/* mean_tokens: the mean over the T tokens of (B,T,C): the classifier's pooling. */
+/* mean_tokens: the mean over the T tokens of (B,T,C): the classifier's pooling.
+ * W floats per work-item on (chunks of C, samples or rows) grids (ops/elementwise.c). */
 #include "ops.h"
 
 void mean_tokens_forward(db_ctx *ctx, db_tensor out, db_tensor x, int B, int T, int C) {
   db_check_numel(out, (size_t)B * C, "mean_tokens_forward", "out");
   db_check_numel(x, (size_t)B * T * C, "mean_tokens_forward", "x");
-  db_args k = db_args_begin(ctx, "mean_tokens", "mean_tokens_forward");
+  char name[64];
+  db_args k = db_args_begin(ctx, "mean_tokens", elem_kernel(ctx, "mean_tokens_forward", name, sizeof name));
   db_arg_tensor(&k, out);
   db_arg_tensor(&k, x);
   db_arg_i32(&k, B);
   db_arg_i32(&k, T);
   db_arg_i32(&k, C);
-  db_launch_1d(&k, (size_t)B * C, 0);
+  elem_launch_rows(&k, C, (size_t)B);
 }
 
 void mean_tokens_backward(db_ctx *ctx, db_tensor dx, db_tensor dout, int B, int T, int C) {
   db_check_numel(dx, (size_t)B * T * C, "mean_tokens_backward", "dx");
   db_check_numel(dout, (size_t)B * C, "mean_tokens_backward", "dout");
-  db_args k = db_args_begin(ctx, "mean_tokens", "mean_tokens_backward");
+  char name[64];
+  db_args k = db_args_begin(ctx, "mean_tokens", elem_kernel(ctx, "mean_tokens_backward", name, sizeof name));
   db_arg_tensor(&k, dx);
   db_arg_tensor(&k, dout);
   db_arg_i32(&k, B);
   db_arg_i32(&k, T);
   db_arg_i32(&k, C);
-  db_launch_1d(&k, (size_t)B * T * C, 0);
+  elem_launch_rows(&k, C, (size_t)B * T);
 }

@@ -1,5 +1,6 @@
 /* rowscale_add: out = a ⊙ x + b ⊙ y with a, b one scale per row: EDM's
- * per-sample mixes (z = y + σ ε, D = c_skip z + c_out F). */
+ * per-sample mixes (z = y + σ ε, D = c_skip z + c_out F). W floats per
+ * work-item on a (chunks of D, rows) grid (ops/elementwise.c). */
 #include "ops.h"
 
 void rowscale_add_forward(db_ctx *ctx, db_tensor out, db_tensor a, db_tensor x, db_tensor b, db_tensor y, int N, int D) {
@@ -12,7 +13,8 @@ void rowscale_add_forward(db_ctx *ctx, db_tensor out, db_tensor a, db_tensor x, 
     db_check_numel(a, (size_t)N, op, "a");
     db_check_numel(x, (size_t)N * D, op, "x");
   }
-  db_args k = db_args_begin(ctx, "rowscale_add", "rowscale_add_forward");
+  char name[64];
+  db_args k = db_args_begin(ctx, "rowscale_add", elem_kernel(ctx, "rowscale_add_forward", name, sizeof name));
   db_arg_tensor(&k, out);
   db_arg_tensor(&k, has_x ? a : b);
   db_arg_tensor(&k, has_x ? x : y);
@@ -21,7 +23,7 @@ void rowscale_add_forward(db_ctx *ctx, db_tensor out, db_tensor a, db_tensor x, 
   db_arg_i32(&k, has_x);
   db_arg_i32(&k, N);
   db_arg_i32(&k, D);
-  db_launch_1d(&k, (size_t)N * D, 0);
+  elem_launch_rows(&k, D, (size_t)N);
 }
 
 void rowscale_add_backward(db_ctx *ctx, db_tensor dx, db_tensor dy, db_tensor dout, db_tensor a, db_tensor b, int N,
@@ -32,7 +34,8 @@ void rowscale_add_backward(db_ctx *ctx, db_tensor dx, db_tensor dy, db_tensor do
   db_check_numel(dout, (size_t)N * D, op, "dout");
   if (has_dx) { db_check_numel(dx, (size_t)N * D, op, "dx"); db_check_numel(a, (size_t)N, op, "a"); }
   if (has_dy) { db_check_numel(dy, (size_t)N * D, op, "dy"); db_check_numel(b, (size_t)N, op, "b"); }
-  db_args k = db_args_begin(ctx, "rowscale_add", "rowscale_add_backward");
+  char name[64];
+  db_args k = db_args_begin(ctx, "rowscale_add", elem_kernel(ctx, "rowscale_add_backward", name, sizeof name));
   db_arg_tensor(&k, has_dx ? dx : dy);
   db_arg_tensor(&k, has_dy ? dy : dx);
   db_arg_tensor(&k, dout);
@@ -42,5 +45,5 @@ void rowscale_add_backward(db_ctx *ctx, db_tensor dx, db_tensor dy, db_tensor do
   db_arg_i32(&k, has_dy);
   db_arg_i32(&k, N);
   db_arg_i32(&k, D);
-  db_launch_1d(&k, (size_t)N * D, 0);
+  elem_launch_rows(&k, D, (size_t)N);
 }

@@ -80,7 +80,7 @@ static void mt_dev_bwd(th_op *op, db_ctx *ctx, db_tensor *in, db_tensor *out, db
 static void run_rowscale(int N, int D, int has_x) {
   sa_cfg c = {.N = N, .D = D, .has_x = has_x};
   th_op op;
-  th_op_init(&op, "rowscale_add");
+  th_op_init(&op, elem_width(th_ctx) == 4 ? "rowscale_add W=4" : "rowscale_add W=16");
   snprintf(op.shape, sizeof op.shape, "N=%d D=%d%s", N, D, has_x ? "" : " no x");
   th_add_in(&op, "a", (size_t)N, 0);
   th_add_in(&op, "x", (size_t)N * D, has_x);
@@ -95,7 +95,7 @@ static void run_rowscale(int N, int D, int has_x) {
 static void run_broadcast(size_t n, size_t m) {
   sa_cfg c = {.n = n, .m = m};
   th_op op;
-  th_op_init(&op, "add_broadcast");
+  th_op_init(&op, elem_width(th_ctx) == 4 ? "add_broadcast W=4" : "add_broadcast W=16");
   snprintf(op.shape, sizeof op.shape, "n=%zu m=%zu", n, m);
   th_add_in(&op, "x", n, 1);
   th_add_in(&op, "y", m, 1);
@@ -108,7 +108,7 @@ static void run_broadcast(size_t n, size_t m) {
 static void run_mean(int B, int T, int C) {
   sa_cfg c = {.B = B, .T = T, .C = C};
   th_op op;
-  th_op_init(&op, "mean_tokens");
+  th_op_init(&op, elem_width(th_ctx) == 4 ? "mean_tokens W=4" : "mean_tokens W=16");
   snprintf(op.shape, sizeof op.shape, "B=%d T=%d C=%d", B, T, C);
   th_add_in(&op, "x", (size_t)B * T * C, 1);
   th_add_out(&op, "out", (size_t)B * C);
@@ -117,15 +117,23 @@ static void run_mean(int B, int T, int C) {
   th_run_op(&op);
 }
 
+/* Both vector widths (16 floats per work-item, CPU; 4, GPU): row lengths 33,
+ * 7, 197*5 leave a partial chunk, 784 and 64 none. */
 void tests_glue_ops(void) {
-  run_rowscale(1, 1, 1);
-  run_rowscale(7, 33, 1);
-  run_rowscale(5, 784, 0);
-  run_broadcast(1, 1);
-  run_broadcast(7 * 33, 33);
-  run_broadcast(3 * 197 * 5, 197 * 5);
-  run_mean(1, 1, 1);
-  run_mean(3, 197, 7);
+  for (int w = 4; w <= 16; w += 12) {
+    elem_force_width(w);
+    run_rowscale(1, 1, 1);
+    run_rowscale(7, 33, 1);
+    run_rowscale(5, 784, 0);
+    run_broadcast(1, 1);
+    run_broadcast(7 * 33, 33);
+    run_broadcast(3 * 197 * 5, 197 * 5);
+    run_broadcast(4 * 64, 64);
+    run_mean(1, 1, 1);
+    run_mean(3, 197, 7);
+    run_mean(2, 5, 64);
+  }
+  elem_force_width(0);
   TH_EXPECT_ERROR("add_broadcast rejects a non-dividing repeat", "not a whole number of repeats", {
     db_arena *a = db_arena_new(th_ctx, "bad");
     db_tensor x = db_new(a, 1, 10, 0, 0, 0), y = db_new(a, 1, 3, 0, 0, 0);
