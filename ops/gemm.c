@@ -20,7 +20,7 @@ int gemm_config_parse(const char *s, gemm_config *c) {
   if (!s) return 0;
   if (!strcmp(s, "clblast")) { c->clblast = 1; return 1; }
   if (strncmp(s, "own:", 4)) return 0;
-  *c = (gemm_config){0, 4, 4, 4, 2, 4, 16, 0, 0, 0};
+  *c = (gemm_config){0, 4, 4, 4, 2, 4, 16, 0, 0, 0, 0};
   const char *p = s + 4;
   while (*p) {
     char key[16];
@@ -28,7 +28,7 @@ int gemm_config_parse(const char *s, gemm_config *c) {
     if (sscanf(p, "%15[A-Z]=%d%n", key, &val, &used) != 2) return 0;
     int *f = !strcmp(key, "MDIMC") ? &c->mdimc : !strcmp(key, "NDIMC") ? &c->ndimc : !strcmp(key, "WPTM") ? &c->wptm
            : !strcmp(key, "WPTN") ? &c->wptn : !strcmp(key, "VW") ? &c->vw : !strcmp(key, "KWG") ? &c->kwg
-           : !strcmp(key, "LOCAL") ? &c->local : !strcmp(key, "GROUPM") ? &c->groupm
+           : !strcmp(key, "LOCAL") ? &c->local : !strcmp(key, "GROUPM") ? &c->groupm : !strcmp(key, "KPASS") ? &c->kpass
            : !strcmp(key, "FAULT") ? &c->fault : NULL;
     if (!f) return 0;
     *f = val;
@@ -39,13 +39,15 @@ int gemm_config_parse(const char *s, gemm_config *c) {
   int vw_ok = c->vw == 1 || c->vw == 2 || c->vw == 4 || c->vw == 8 || c->vw == 16;
   return vw_ok && c->mdimc >= 1 && c->ndimc >= 1 && c->wptm >= 1 && c->wptm <= 16 && c->wptn >= 1 && c->wptn <= 16 &&
          c->kwg >= 1 && c->kwg <= 64 && (c->local == 0 || c->local == 1) && (c->fault == 0 || c->fault == 1) &&
-         c->groupm >= 0 && c->groupm <= 64;
+         c->groupm >= 0 && c->groupm <= 64 && c->kpass >= 0;
 }
 
 void gemm_config_format(const gemm_config *c, char *out, size_t n) {
   if (c->clblast) { snprintf(out, n, "clblast"); return; }
-  char g[24] = "";
-  if (c->groupm) snprintf(g, sizeof g, ",GROUPM=%d", c->groupm);
+  char g[48] = "";
+  if (c->groupm && c->kpass) snprintf(g, sizeof g, ",GROUPM=%d,KPASS=%d", c->groupm, c->kpass);
+  else if (c->groupm) snprintf(g, sizeof g, ",GROUPM=%d", c->groupm);
+  else if (c->kpass) snprintf(g, sizeof g, ",KPASS=%d", c->kpass);
   snprintf(out, n, "own:MDIMC=%d,NDIMC=%d,WPTM=%d,WPTN=%d,VW=%d,KWG=%d,LOCAL=%d%s%s", c->mdimc, c->ndimc, c->wptm,
            c->wptn, c->vw, c->kwg, c->local, g, c->fault ? ",FAULT=1" : "");
 }
@@ -73,7 +75,9 @@ static const char *const CPU_CANDIDATES[] = {
     "own:MDIMC=2,NDIMC=1,WPTM=8,WPTN=2,VW=16,KWG=16,LOCAL=0",
     "own:MDIMC=2,NDIMC=1,WPTM=8,WPTN=2,VW=16,KWG=16,LOCAL=0,GROUPM=8",
     "own:MDIMC=1,NDIMC=1,WPTM=8,WPTN=2,VW=16,KWG=16,LOCAL=0,GROUPM=16",
-    "own:MDIMC=1,NDIMC=1,WPTM=6,WPTN=3,VW=16,KWG=16,LOCAL=0",
+    "own:MDIMC=1,NDIMC=1,WPTM=8,WPTN=2,VW=16,KWG=16,LOCAL=0,GROUPM=8,KPASS=256",
+    "own:MDIMC=1,NDIMC=1,WPTM=12,WPTN=2,VW=16,KWG=16,LOCAL=0,GROUPM=8,KPASS=512",
+    "own:MDIMC=1,NDIMC=1,WPTM=8,WPTN=2,VW=16,KWG=16,LOCAL=0,GROUPM=8,KPASS=128",
     "own:MDIMC=1,NDIMC=1,WPTM=8,WPTN=4,VW=8,KWG=16,LOCAL=0",
 };
 static const char *const GPU_CANDIDATES[] = {
@@ -99,7 +103,9 @@ static gemm_config default_config(db_ctx *ctx) {
 }
 
 /* ---------------------------------------------------------------- shape classes */
-static char size_bucket(int x) { return x < 48 ? 's' : x <= 320 ? 'm' : 'l'; }
+/* s < 48 <= m <= 320 < l <= 1536 < x: the models' widths 64..256 are m,
+ * 384..1536 are l, batch x tokens and n = 2048 are x or l. */
+static char size_bucket(int x) { return x < 48 ? 's' : x <= 320 ? 'm' : x <= 1536 ? 'l' : 'x'; }
 
 void gemm_shape_class(int ta, int tb, int M, int N, int K, int batch, char *out, size_t n) {
   snprintf(out, n, "%c%c-%c%c%c%s", ta ? 't' : 'n', tb ? 't' : 'n', size_bucket(M), size_bucket(N), size_bucket(K),
@@ -279,6 +285,21 @@ static void run_own_split_k(db_ctx *ctx, const gemm_config *c, int ta, int tb, i
   db_launch_2d(&a, (size_t)N, (size_t)M, 16, 4);
 }
 
+/* KPASS = kc: the product as passes over K chunks of kc, each adding into C
+ * (beta = 1 after the first), so the K x NWG panels a group streams fit in
+ * cache for a long K. Deterministic: the passes run in order. */
+static void run_own_k_passes(db_ctx *ctx, const gemm_config *c, int ta, int tb, int M, int N, int K, float alpha,
+                             db_tensor A, int lda, size_t sa, db_tensor B, int ldb, size_t sb, float beta, db_tensor C,
+                             int ldc, size_t sc, int batch) {
+  for (int k0 = 0; k0 < K; k0 += c->kpass) {
+    int kc = K - k0 < c->kpass ? K - k0 : c->kpass, sh[1];
+    size_t ao = ta ? (size_t)k0 * lda : (size_t)k0, bo = tb ? (size_t)k0 : (size_t)k0 * ldb;
+    sh[0] = (int)(db_numel(A) - ao); db_tensor Ak = db_view(A, ao, 1, sh);
+    sh[0] = (int)(db_numel(B) - bo); db_tensor Bk = db_view(B, bo, 1, sh);
+    run_own(ctx, c, ta, tb, M, N, kc, alpha, Ak, lda, sa, Bk, ldb, sb, k0 ? 1.0f : beta, C, ldc, sc, batch);
+  }
+}
+
 static CLBlastTranspose cb_t(int t) { return t ? CLBlastTransposeYes : CLBlastTransposeNo; }
 
 static void run_clblast(db_ctx *ctx, int ta, int tb, int M, int N, int K, float alpha, db_tensor A, int lda, size_t sa,
@@ -311,6 +332,7 @@ void gemm_with(db_ctx *ctx, const gemm_config *c, int ta, int tb, int M, int N, 
     gemm_config d = default_config(ctx);
     run_own(ctx, &d, ta, tb, M, N, K, alpha, A, lda, sa, B, ldb, sb, beta, C, ldc, sc, batch);
   } else if (c->clblast) run_clblast(ctx, ta, tb, M, N, K, alpha, A, lda, sa, B, ldb, sb, beta, C, ldc, sc, batch);
+  else if (c->kpass && K > c->kpass) run_own_k_passes(ctx, c, ta, tb, M, N, K, alpha, A, lda, sa, B, ldb, sb, beta, C, ldc, sc, batch);
   else if (batch == 1 && wants_split_k(M, N, K)) run_own_split_k(ctx, c, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   else run_own(ctx, c, ta, tb, M, N, K, alpha, A, lda, sa, B, ldb, sb, beta, C, ldc, sc, batch);
 }

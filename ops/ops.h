@@ -40,8 +40,9 @@ void gemm_strided_batched(db_ctx *ctx, int ta, int tb, int M, int N, int K, floa
 void gemm_colsum_acc(db_ctx *ctx, db_tensor sums, db_tensor X, int rows, int N, int ld);
 
 /* A configuration: CLBlast, or the kernel's parameters (see cl/gemm.cl).
- * Text form "clblast" or "own:MDIMC=4,NDIMC=4,WPTM=4,WPTN=2,VW=4,KWG=16,LOCAL=0". */
-typedef struct { int clblast, mdimc, ndimc, wptm, wptn, vw, kwg, local, fault, groupm; } gemm_config;
+ * Text form "clblast" or "own:MDIMC=4,NDIMC=4,WPTM=4,WPTN=2,VW=4,KWG=16,LOCAL=0"
+ * [,GROUPM=g (grouped group order)][,KPASS=kc (K in passes of kc, adding into C)]. */
+typedef struct { int clblast, mdimc, ndimc, wptm, wptn, vw, kwg, local, fault, groupm, kpass; } gemm_config;
 int gemm_config_parse(const char *s, gemm_config *c); /* 1 if valid */
 void gemm_config_format(const gemm_config *c, char *out, size_t n);
 int gemm_config_fits(db_ctx *ctx, const gemm_config *c); /* work-group size, local memory */

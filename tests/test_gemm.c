@@ -9,7 +9,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-static const int SIZES[][3] = {{1, 1, 1}, {7, 33, 65}, {197, 65, 33}, {5, 3, 0}, {7, 9, 1100} /* split-K + tail */};
+static const int SIZES[][3] = {{1, 1, 1}, {7, 33, 65}, {197, 65, 33}, {5, 3, 0}, {7, 9, 1100} /* split-K + tail */,
+                               {37, 45, 600} /* K passes + tail */};
 static const int TRANS[][2] = {{0, 0}, {0, 1}, {1, 0}};
 
 static void check_config(const char *name) {
@@ -26,7 +27,7 @@ static void check_config(const char *name) {
     }
   char label[160];
   snprintf(label, sizeof label, "gemm %s", name);
-  th_check(worst < 1e-5, label, "worst relative error %.3g over NN/NT/TN at sizes 1, 7x33x65, 197x65x33, K=0, 7x9x1100", worst);
+  th_check(worst < 1e-5, label, "worst relative error %.3g over NN/NT/TN at sizes 1, 7x33x65, 197x65x33, K=0, 7x9x1100, 37x45x600", worst);
   th_record("gemm", name + (c.clblast ? 0 : 4), worst, 0, 0);
 }
 
