@@ -119,3 +119,55 @@ float lnm_hsum16(float16 v) { return lnm_hsum4(v.lo.lo) + lnm_hsum4(v.lo.hi) + l
 
 LNM_KERNELS(4)
 LNM_KERNELS(16)
+
+// Work-group-per-row versions for devices whose row-reduction group size
+// (db_row_group_size) is above 1, i.e. GPUs: work-item lid takes columns
+// lid, lid + L, ... (coalesced), and the row sums go through wg_sum. Same
+// formulas as the W-wide kernels above; dmod uses the W-wide kernel on every
+// device (one work-item per channel chunk and sample, no reduction across
+// work-items).
+__kernel void layernorm_modulate_forward_group(__global float *out, ulong out_off, __global float *mean,
+                                               ulong mean_off, __global float *rstd, ulong rstd_off,
+                                               __global const float *inp, ulong inp_off, __global const float *mod,
+                                               ulong mod_off, int shift_col, int scale_col, int T, int C, int ld,
+                                               float eps, __local float *buf) {
+  int r = get_group_id(0), lid = get_local_id(0), L = get_local_size(0);
+  __global const float *x = inp + inp_off + (ulong)r * C;
+  __global const float *sh = mod + mod_off + (ulong)(r / T) * ld + shift_col;
+  __global const float *sc = mod + mod_off + (ulong)(r / T) * ld + scale_col;
+  __global float *y = out + out_off + (ulong)r * C;
+  float s = 0.0f;
+  for (int c = lid; c < C; c += L) s += x[c];
+  float m = wg_sum(buf, s) / C;
+  s = 0.0f;
+  for (int c = lid; c < C; c += L) s += (x[c] - m) * (x[c] - m);
+  float rs = 1.0f / sqrt(wg_sum(buf, s) / C + eps);
+  for (int c = lid; c < C; c += L) y[c] = (x[c] - m) * rs * (1.0f + sc[c]) + sh[c];
+  if (lid == 0) {
+    mean[mean_off + r] = m;
+    rstd[rstd_off + r] = rs;
+  }
+}
+
+__kernel void layernorm_modulate_backward_inp_group(__global float *dinp, ulong dinp_off, __global const float *dout,
+                                                    ulong dout_off, __global const float *inp, ulong inp_off,
+                                                    __global const float *mean, ulong mean_off,
+                                                    __global const float *rstd, ulong rstd_off,
+                                                    __global const float *mod, ulong mod_off, int scale_col, int T,
+                                                    int C, int ld, __local float *buf) {
+  int r = get_group_id(0), lid = get_local_id(0), L = get_local_size(0);
+  __global const float *x = inp + inp_off + (ulong)r * C, *dy = dout + dout_off + (ulong)r * C;
+  __global const float *sc = mod + mod_off + (ulong)(r / T) * ld + scale_col;
+  __global float *dx = dinp + dinp_off + (ulong)r * C;
+  float m = mean[mean_off + r], rs = rstd[rstd_off + r], sg = 0.0f, sgx = 0.0f;
+  for (int c = lid; c < C; c += L) {
+    float g = dy[c] * (1.0f + sc[c]);
+    sg += g;
+    sgx += g * (x[c] - m) * rs;
+  }
+  float mg = wg_sum(buf, sg) / C, mgx = wg_sum(buf, sgx) / C;
+  for (int c = lid; c < C; c += L) {
+    float g = dy[c] * (1.0f + sc[c]), xh = (x[c] - m) * rs;
+    dx[c] += rs * (g - mg - xh * mgx);
+  }
+}

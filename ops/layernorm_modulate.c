@@ -1,6 +1,8 @@
 /* layernorm_modulate: LayerNorm (no affine) and AdaLN modulation fused, as
  * every DiT branch runs them; see cl/layernorm_modulate.cl. The row kernels
- * take one row per work-item, W floats at a time (ops/elementwise.c). */
+ * take one row per work-item, W floats at a time (ops/elementwise.c), where
+ * the device's row-reduction group size is 1 (CPUs), else one work-group per
+ * row (GPUs; forced in tests with db_force_row_group_size). */
 #include "ops.h"
 
 static void check(const char *op, db_tensor a, db_tensor b, db_tensor mean, db_tensor rstd, db_tensor mod,
@@ -19,8 +21,11 @@ void layernorm_modulate_forward(db_ctx *ctx, db_tensor out, db_tensor mean, db_t
                                 db_tensor mod, int shift_col, int scale_col, int B, int T, int C, int ld,
                                 float eps) {
   check("layernorm_modulate_forward", out, inp, mean, rstd, mod, shift_col, scale_col, B, T, C, ld, "out", "inp");
+  db_args g = db_args_begin(ctx, "layernorm_modulate", "layernorm_modulate_forward_group");
+  size_t wg = db_row_group_size_for(&g, C);
   char name[64];
-  db_args a = db_args_begin(ctx, "layernorm_modulate", elem_kernel(ctx, "layernorm_modulate_forward", name, sizeof name));
+  db_args a = wg > 1 ? g
+                     : db_args_begin(ctx, "layernorm_modulate", elem_kernel(ctx, "layernorm_modulate_forward", name, sizeof name));
   db_arg_tensor(&a, out);
   db_arg_tensor(&a, mean);
   db_arg_tensor(&a, rstd);
@@ -28,12 +33,16 @@ void layernorm_modulate_forward(db_ctx *ctx, db_tensor out, db_tensor mean, db_t
   db_arg_tensor(&a, mod);
   db_arg_i32(&a, shift_col);
   db_arg_i32(&a, scale_col);
-  db_arg_i32(&a, B * T);
+  if (wg == 1) db_arg_i32(&a, B * T);
   db_arg_i32(&a, T);
   db_arg_i32(&a, C);
   db_arg_i32(&a, ld);
   db_arg_f32(&a, eps);
-  db_launch_1d(&a, (size_t)B * T, 0);
+  if (wg > 1) {
+    db_arg_local(&a, wg * sizeof(float));
+    db_launch_1d(&a, (size_t)B * T * wg, wg);
+  } else
+    db_launch_1d(&a, (size_t)B * T, 0);
 }
 
 void layernorm_modulate_backward(db_ctx *ctx, db_tensor dinp, db_tensor dmod, db_tensor dout, db_tensor inp,
@@ -43,8 +52,11 @@ void layernorm_modulate_backward(db_ctx *ctx, db_tensor dinp, db_tensor dmod, db
   check(op, dinp, dout, mean, rstd, mod, shift_col, scale_col, B, T, C, ld, "dinp", "dout");
   db_check_numel(inp, (size_t)B * T * C, op, "inp");
   db_check_numel(dmod, (size_t)B * ld, op, "dmod");
+  db_args g = db_args_begin(ctx, "layernorm_modulate", "layernorm_modulate_backward_inp_group");
+  size_t wg = db_row_group_size_for(&g, C);
   char name[64];
-  db_args a = db_args_begin(ctx, "layernorm_modulate", elem_kernel(ctx, "layernorm_modulate_backward_inp", name, sizeof name));
+  db_args a = wg > 1 ? g
+                     : db_args_begin(ctx, "layernorm_modulate", elem_kernel(ctx, "layernorm_modulate_backward_inp", name, sizeof name));
   db_arg_tensor(&a, dinp);
   db_arg_tensor(&a, dout);
   db_arg_tensor(&a, inp);
@@ -52,11 +64,15 @@ void layernorm_modulate_backward(db_ctx *ctx, db_tensor dinp, db_tensor dmod, db
   db_arg_tensor(&a, rstd);
   db_arg_tensor(&a, mod);
   db_arg_i32(&a, scale_col);
-  db_arg_i32(&a, B * T);
+  if (wg == 1) db_arg_i32(&a, B * T);
   db_arg_i32(&a, T);
   db_arg_i32(&a, C);
   db_arg_i32(&a, ld);
-  db_launch_1d(&a, (size_t)B * T, 0);
+  if (wg > 1) {
+    db_arg_local(&a, wg * sizeof(float));
+    db_launch_1d(&a, (size_t)B * T * wg, wg);
+  } else
+    db_launch_1d(&a, (size_t)B * T, 0);
   db_args r = db_args_begin(ctx, "layernorm_modulate", elem_kernel(ctx, "layernorm_modulate_backward_mod", name, sizeof name));
   db_arg_tensor(&r, dmod);
   db_arg_tensor(&r, dout);

@@ -18,7 +18,7 @@ static double normalise(const lnm_cfg *c, const double *x, double *xh) {
 
 static void ref_fwd(th_op *op, double **in, double **out) {
   lnm_cfg *c = op->cfg;
-  double xh[256];
+  double xh[512];
   for (int n = 0; n < c->B * c->T; n++) {
     normalise(c, in[0] + (size_t)n * c->C, xh);
     const double *md = in[1] + (size_t)(n / c->T) * c->ld;
@@ -29,7 +29,7 @@ static void ref_fwd(th_op *op, double **in, double **out) {
 
 static void ref_bwd(th_op *op, double **in, double **dout, double **din) {
   lnm_cfg *c = op->cfg;
-  double xh[256], g[256];
+  double xh[512], g[512];
   for (int n = 0; n < c->B * c->T; n++) {
     double r = normalise(c, in[0] + (size_t)n * c->C, xh);
     const double *md = in[1] + (size_t)(n / c->T) * c->ld, *dy = dout[0] + (size_t)n * c->C;
@@ -62,12 +62,14 @@ static void dev_bwd(th_op *op, db_ctx *ctx, db_tensor *in, db_tensor *out, db_te
            "saved statistics written out of bounds");
 }
 
+static char wg_label[32];
+
 static void run(int B, int T, int C, double shift) {
   /* shift at column 3C, scale at 4C of a packed (B, 6C) AdaLN output, as the MLP branch */
   lnm_cfg c = {B, T, C, 6 * C, 3 * C, 4 * C, 1e-6f, DB_NULL, DB_NULL};
   th_op op;
   th_op_init(&op, elem_width(th_ctx) == 4 ? "layernorm_modulate W=4" : "layernorm_modulate W=16");
-  snprintf(op.shape, sizeof op.shape, "B=%d T=%d C=%d mean=%g", B, T, C, shift);
+  snprintf(op.shape, sizeof op.shape, "B=%d T=%d C=%d mean=%g%s", B, T, C, shift, wg_label);
   th_add_in(&op, "inp", (size_t)B * T * C, 1);
   th_add_in(&op, "mod", (size_t)B * c.ld, 1);
   op.in_lo[0] = shift - 1;
@@ -81,15 +83,30 @@ static void run(int B, int T, int C, double shift) {
   th_run_op(&op);
 }
 
+/* The row kernels at the device's choice (one row per work-item, W wide, on
+ * PoCL) and one work-group per row at the GPU-style forced sizes 64, 256 and
+ * the maximum (rows shorter than the group: idle work-items; C = 300 longer
+ * than 256); dmod's W-wide kernel at both widths in each case. */
 void tests_layernorm_modulate(void) {
-  for (int w = 4; w <= 16; w += 12) {
-    elem_force_width(w);
-    run(1, 1, 7, 0);
-    run(2, 7, 33, 0);
-    run(3, 5, 64, 2);
-    run(2, 13, 20, 0);
+  static const char *const kernels[] = {"layernorm_modulate_forward_group", "layernorm_modulate_backward_inp_group",
+                                        NULL};
+  size_t wg[4];
+  int nwg = th_row_wg_sizes("layernorm_modulate", kernels, wg);
+  for (int i = 0; i < nwg; i++) {
+    size_t prev = wg[i] ? db_force_row_group_size(th_ctx, wg[i]) : 0;
+    th_wg_label(wg_label, sizeof wg_label, wg[i]);
+    for (int w = 4; w <= 16; w += 12) {
+      elem_force_width(w);
+      run(1, 1, 7, 0);
+      run(2, 7, 33, 0);
+      run(3, 5, 64, 2);
+      run(2, 13, 20, 0);
+      if (i == 0 || w == 4) run(2, 3, 300, 0);
+    }
+    elem_force_width(0);
+    if (wg[i]) db_force_row_group_size(th_ctx, prev);
   }
-  elem_force_width(0);
+  wg_label[0] = 0;
   TH_EXPECT_ERROR("layernorm_modulate rejects a wrong-sized rstd", "layernorm_modulate_forward: argument rstd", {
     db_arena *a = db_arena_new(th_ctx, "bad");
     db_tensor x = db_new(a, 3, 2, 3, 4, 0), m = db_new(a, 1, 6, 0, 0, 0), r = db_new(a, 1, 5, 0, 0, 0);
