@@ -320,6 +320,11 @@ def big_child(a):
 
 
 # ------------------------------------------------------------------ dblocks as subprocesses
+def children_cpu():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 class Dblocks:
     def __init__(self, binary, work, data, gpu):
         self.bin, self.work, self.data, self.gpu = binary, work, data, gpu
@@ -330,9 +335,10 @@ class Dblocks:
         self.env.setdefault("POCL_CACHE_DIR", os.path.join(build, "pocl-cache"))
 
     def run(self, args):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), children_cpu()
         p = subprocess.run([self.bin] + args, env=self.env, capture_output=True, text=True)
         wall = time.perf_counter() - t0
+        self.cpu = children_cpu() - c0  # the whole process: start-up and dataset load included
         if p.returncode:
             sys.exit(f"peer_bench: {self.bin} {' '.join(args)} failed ({p.returncode}):\n{p.stdout}\n{p.stderr}")
         return p.stdout, wall
@@ -355,7 +361,7 @@ class Dblocks:
                 e = json.loads(line)
                 if "loss" in e and "block" in e:
                     curves[e["block"]].append(e["loss"])
-        return {"seconds": float(m.group(2)), "wall": wall, "curves": curves, "run": out}
+        return {"seconds": float(m.group(2)), "wall": wall, "cpu": self.cpu, "curves": curves, "run": out}
 
     def sample(self, run, n):
         stem = os.path.join(self.work, os.path.basename(run) + "-samples")
@@ -364,7 +370,7 @@ class Dblocks:
         m = re.search(r"sampled (\d+) images .* in ([\d.]+) s", text)
         if not m:
             sys.exit(f"peer_bench: cannot read `dblocks sample` output:\n{text}")
-        return {"seconds": float(m.group(2)), "wall": wall, "images": int(m.group(1))}
+        return {"seconds": float(m.group(2)), "wall": wall, "cpu": self.cpu, "images": int(m.group(1))}
 
     def bench_big(self, batch):
         text, wall = self.run(["bench", "train", "--layers", "4", "--blocks", "1", "--width", "384", "--heads", "6",
@@ -418,6 +424,11 @@ def report(res):
         print(f"{'dblocks':<10} {bd['ms_per_step']:>10.1f} ms  (`dblocks bench train --layers 4 --blocks 1`, second row; "
               f"rows {', '.join(f'{x:.1f}' for x in bd['ms_rows'])}; {bd['peak_mib']:.0f} MiB peak device memory)")
         print(f"{'ratio':<10} {bd['ms_per_step'] / bt['ms_per_step']:>10.2f} x")
+    cpu = [(k, res[k]) for k in ("train_b3", "sample_b3", "train_b1", "sample_b1") if "torch_cpu_s" in res.get(k, {})]
+    if cpu:
+        print("CPU seconds (user + system, all threads; dblocks' include its start-up and dataset load): "
+              + ", ".join(f"{k.replace('_b', ' B=')} PyTorch {r['torch_cpu_s']:.0f} / dblocks {r['dblocks_cpu_s']:.0f}"
+                          for k, r in cpu))
     for k in ("train_b3", "train_b1"):
         if k in res:
             print(f"loss {k.replace('_', ' ')} per block (mean of the first 3 -> last 3 logged, every 10 steps): "
@@ -481,19 +492,25 @@ def main():
     for B in (3, 1):
         d = db.train(f"b{B}", demo, B, steps)
         print(f"  dblocks train B={B}: {d['seconds']:.1f} s", flush=True)
+        c0 = time.process_time()
         t, nets, curves = torch_train(demo, B, steps, data, labels, dev)
+        tc = time.process_time() - c0
         print(f"  PyTorch train B={B}: {t:.1f} s", flush=True)
         print(f"    loss per block (first -> last logged, every 10 steps): dblocks {fmt_losses(loss_summary(d['curves']))}"
               f" | PyTorch {fmt_losses(loss_summary(curves))}", flush=True)
         res[f"train_b{B}"] = {"dblocks_s": d["seconds"], "dblocks_wall_s": d["wall"], "torch_s": t,
+                              "dblocks_cpu_s": d["cpu"], "torch_cpu_s": tc,
                               "dblocks_loss": d["curves"], "torch_loss": curves}
         rows.append((f"train B = {B} ({B} x {steps} steps of a {demo['layers'] // B}-layer block)", t, d["seconds"],
                      400 / steps))
         ds = db.sample(d["run"], n_samples)
         print(f"  dblocks sample B={B}: {ds['seconds']:.1f} s", flush=True)
+        c0 = time.process_time()
         ts = torch_sample(nets, n_samples, dev)
+        tc = time.process_time() - c0
         print(f"  PyTorch sample B={B}: {ts:.1f} s", flush=True)
-        res[f"sample_b{B}"] = {"dblocks_s": ds["seconds"], "dblocks_wall_s": ds["wall"], "torch_s": ts}
+        res[f"sample_b{B}"] = {"dblocks_s": ds["seconds"], "dblocks_wall_s": ds["wall"], "torch_s": ts,
+                               "dblocks_cpu_s": ds["cpu"], "torch_cpu_s": tc}
         rows.append((f"sample {n_samples} images, 50 Euler steps, guidance 2, B = {B}", ts, ds["seconds"],
                      1000 / n_samples))
 
