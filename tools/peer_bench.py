@@ -34,6 +34,11 @@ fp32) but is not meant to match it bit for bit: initial values, data order and
 noise come from torch's generator. Both losses are printed so that one can see
 they start and fall alike. Attention uses torch's scaled_dot_product_attention,
 what a PyTorch user would write.
+
+On a machine shared with other work, PyTorch's OpenMP threads spin-wait for
+each other and lose far more than dblocks does (compare the CPU seconds);
+OMP_WAIT_POLICY=PASSIVE in the environment makes them sleep instead, and the
+table's header says which policy ran.
 """
 import argparse
 import gzip
@@ -402,7 +407,8 @@ def report(res):
     """The ratio table, from the figures main() gathered (or --report FILE read back)."""
     steps, n_samples, rows = res["steps_per_block"], res["samples"], res["rows"]
     print(f"\nresults ({res['date']}, {res['cpu']}; dblocks on {res.get('big_device') or 'its default device'}; "
-          f"PyTorch {res['torch']} on {res['device']}, {res['threads']} threads)")
+          f"PyTorch {res['torch']} on {res['device']}, {res['threads']} threads, "
+          f"OMP_WAIT_POLICY {res.get('omp_wait_policy', 'default')})")
     print(f"demo config: width 64, 4 heads, patch 4 (49 tokens), L = 6, batch 64, lr 3e-3, {steps} steps per block")
     print(f"{'work':<58} {'PyTorch':>10} {'dblocks':>10} {'ratio':>7}")
     for name, t, d, _ in rows:
@@ -477,7 +483,8 @@ def main():
     data = data.to(dev)
     res = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "torch": torch.__version__,
            "threads": a.threads, "device": str(dev), "steps_per_block": steps, "samples": n_samples,
-           "dblocks": os.path.abspath(a.dblocks), "cpu": cpu_name(), "loadavg_start": os.getloadavg()}
+           "dblocks": os.path.abspath(a.dblocks), "cpu": cpu_name(), "loadavg_start": os.getloadavg(),
+           "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default")}
     print(f"peer_bench: dblocks {a.dblocks} vs PyTorch {torch.__version__} ({dev}, {a.threads} threads), "
           f"{steps} steps per block, {n_samples} samples", flush=True)
 
