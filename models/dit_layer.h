@@ -37,7 +37,7 @@ typedef struct {
   db_tensor proj;               /* (B,T,C) */
   db_tensor x1;                 /* (B,T,C) after the attention residual */
   db_tensor mean2, rstd2;       /* (B*T) */
-  db_tensor fc1;                /* (B,T,4C) pre-activation */
+  db_tensor fc1;                /* (B,T,4C) fc1 output before its bias: bias_gelu adds the bias inside the GELU pass */
   db_tensor fc2;                /* (B,T,C) */
 } dit_layer_acts;
 
