@@ -234,6 +234,30 @@ __kernel void gemm_colsum(__global float *sums, ulong s_off, __global const floa
   sums[s_off + n] += s;
 }
 
+// Column sums in two passes, for tall X: partials[c][n] = sum of rows
+// [c*chunk, (c+1)*chunk) of column n (one work-item per (column, chunk), so
+// both cores and every SIMD lane have work), then sums[n] += the partials in
+// chunk order: deterministic, whatever the device.
+__kernel void gemm_colsum_partial(__global float *partials, ulong p_off, __global const float *X, ulong x_off, int ld,
+                                  int rows, int N, int chunk) {
+  const int n = get_global_id(0), c = get_global_id(1);
+  if (n >= N) return;
+  const int r0 = c * chunk, r1 = min(rows, r0 + chunk);
+  __global const float *p = X + x_off + n;
+  float s = 0.0f;
+  for (int r = r0; r < r1; r++) s += p[(size_t)r * ld];
+  partials[p_off + (size_t)c * N + n] = s;
+}
+
+__kernel void gemm_colsum_finish(__global float *sums, ulong s_off, __global const float *partials, ulong p_off,
+                                 int chunks, int N) {
+  const int n = get_global_id(0);
+  if (n >= N) return;
+  float s = 0.0f;
+  for (int c = 0; c < chunks; c++) s += partials[p_off + (size_t)c * N + n];
+  sums[s_off + n] += s;
+}
+
 // Copy-bandwidth roof for `dblocks bench ops`: out = in, float4 at a time.
 __kernel void gemm_copy4(__global float4 *out, __global const float4 *in, int n4) {
   const int i = get_global_id(0);

@@ -348,16 +348,39 @@ void gemm(db_ctx *ctx, int ta, int tb, int M, int N, int K, float alpha, db_tens
   gemm_strided_batched(ctx, ta, tb, M, N, K, alpha, A, lda, 0, B, ldb, 0, beta, C, ldc, 0, 1);
 }
 
+/* Rows per partial of the two-pass column sum: short enough that a tall
+ * gradient (batch x tokens rows) spreads over every core. */
+#define COLSUM_CHUNK 128
+
 void gemm_colsum_acc(db_ctx *ctx, db_tensor sums, db_tensor X, int rows, int N, int ld) {
   check_operand(X, rows, N, ld, 1, 0, "X");
   db_check_numel(sums, (size_t)N, "gemm_colsum", "sums");
-  db_args a = {ctx, db_kernel(ctx, "gemm", "gemm_colsum"), 0};
-  db_arg_tensor(&a, sums);
+  if (rows <= COLSUM_CHUNK) { /* one pass: a work-item per column */
+    db_args a = {ctx, db_kernel(ctx, "gemm", "gemm_colsum"), 0};
+    db_arg_tensor(&a, sums);
+    db_arg_tensor(&a, X);
+    db_arg_i32(&a, ld);
+    db_arg_i32(&a, rows);
+    db_arg_i32(&a, N);
+    db_launch_1d(&a, (size_t)N, 0);
+    return;
+  }
+  int chunks = (rows + COLSUM_CHUNK - 1) / COLSUM_CHUNK;
+  db_tensor partials = db_workspace(ctx, 3, (size_t)chunks * N);
+  db_args a = {ctx, db_kernel(ctx, "gemm", "gemm_colsum_partial"), 0};
+  db_arg_tensor(&a, partials);
   db_arg_tensor(&a, X);
   db_arg_i32(&a, ld);
   db_arg_i32(&a, rows);
   db_arg_i32(&a, N);
-  db_launch_1d(&a, (size_t)N, 0);
+  db_arg_i32(&a, COLSUM_CHUNK);
+  db_launch_2d(&a, (size_t)N, (size_t)chunks, 16, 1);
+  db_args f = {ctx, db_kernel(ctx, "gemm", "gemm_colsum_finish"), 0};
+  db_arg_tensor(&f, sums);
+  db_arg_tensor(&f, partials);
+  db_arg_i32(&f, chunks);
+  db_arg_i32(&f, N);
+  db_launch_1d(&f, (size_t)N, 0);
 }
 
 /* ---------------------------------------------------------------- validation and tuning */
