@@ -17,12 +17,13 @@ void linear_forward(db_ctx *ctx, db_tensor out, db_tensor inp, db_tensor weight,
   check_shapes("linear_forward", out, inp, weight, bias, N, IC, OC, "out", "inp");
   gemm(ctx, 0, 1, N, OC, IC, 1.0f, inp, IC, weight, IC, 0.0f, out, OC);
   if (db_is_null(bias)) return;
-  db_args a = db_args_begin(ctx, "linear", "add_bias");
+  char name[32];
+  db_args a = db_args_begin(ctx, "linear", elem_kernel(ctx, "add_bias", name, sizeof name));
   db_arg_tensor(&a, out);
   db_arg_tensor(&a, bias);
   db_arg_i32(&a, N);
   db_arg_i32(&a, OC);
-  db_launch_1d(&a, (size_t)N * OC, 0);
+  elem_launch_rows(&a, OC, (size_t)N);
 }
 
 void linear_backward(db_ctx *ctx, db_tensor dinp, db_tensor dweight, db_tensor dbias, db_tensor dout, db_tensor inp,

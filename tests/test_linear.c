@@ -41,7 +41,7 @@ static void run(int N, int IC, int OC, int bias) {
   lin_cfg c = {N, IC, OC, bias};
   th_op op;
   th_op_init(&op, "linear");
-  snprintf(op.shape, sizeof op.shape, "N=%d IC=%d OC=%d%s", N, IC, OC, bias ? "" : " nobias");
+  snprintf(op.shape, sizeof op.shape, "N=%d IC=%d OC=%d%s W=%d", N, IC, OC, bias ? "" : " nobias", elem_width(th_ctx));
   th_add_in(&op, "inp", (size_t)N * IC, 1);
   th_add_in(&op, "weight", (size_t)OC * IC, 1);
   if (bias) th_add_in(&op, "bias", (size_t)OC, 1);
@@ -55,11 +55,16 @@ static void run(int N, int IC, int OC, int bias) {
 }
 
 void tests_linear(void) {
-  run(1, 1, 1, 1);
-  run(7, 33, 5, 1);
-  run(197, 24, 72, 1);
-  run(33, 17, 9, 0);
-  run(392, 64, 130, 1); /* weight gradient over many rows */
+  static const int widths[] = {4, 16}; /* the bias kernel's GPU and CPU vector widths */
+  for (int w = 0; w < 2; w++) {
+    elem_force_width(widths[w]);
+    run(1, 1, 1, 1);
+    run(7, 33, 5, 1);
+    run(197, 24, 72, 1);
+    run(33, 17, 9, 0);
+    run(392, 64, 130, 1); /* weight gradient over many rows; the bias gradient in row chunks */
+  }
+  elem_force_width(0);
   TH_EXPECT_ERROR("linear rejects a wrong-sized weight", "linear_forward: argument weight", {
     db_arena *a = db_arena_new(th_ctx, "bad");
     db_tensor x = db_new(a, 2, 4, 8, 0, 0), w = db_new(a, 2, 3, 7, 0, 0), y = db_new(a, 2, 4, 3, 0, 0);
