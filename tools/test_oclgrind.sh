@@ -10,7 +10,7 @@ set -u
 build=$1; shift
 command -v oclgrind >/dev/null 2>&1 || {
   echo "test-oclgrind: oclgrind is not installed (apt-get install oclgrind; tools/deps.sh lists it)" >&2; exit 1; }
-status=0
+status=0 passed=0 failed=0
 for suite in "$@"; do
   name=$(echo "$suite" | tr -c 'A-Za-z0-9_\n' '_')
   log=$build/oclgrind-$name.log out=$build/oclgrind-$name.out
@@ -33,5 +33,10 @@ for suite in "$@"; do
     head -n 40 "$log"; status=1
   fi
   echo "test-oclgrind: $suite: $summary, $([ -s "$log" ] && echo reports || echo 'no Oclgrind report'), $((t1 - t0)) s"
+  p=$(echo "$summary" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1/p')
+  f=$(echo "$summary" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\2/p')
+  passed=$((passed + ${p:-0})) failed=$((failed + ${f:-1}))
+  [ -s "$log" ] && failed=$((failed + 1)) # a suite with an Oclgrind report counts as a failure
 done
+echo "$passed passed, $failed failed"
 exit $status
