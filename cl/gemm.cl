@@ -134,7 +134,9 @@ void gemm(int M, int N, int K, float alpha, float beta,
   B += b_off + batch * b_stride;
   C += c_off + batch * c_stride;
   floatv acc[WPTM][WPTN];
+  #pragma unroll
   for (int i = 0; i < WPTM; i++)
+    #pragma unroll
     for (int j = 0; j < WPTN; j++) acc[i][j] = (floatv)(0.0f);
   const int mi = m0 + ty * WPTM; // first row of this work-item
 
@@ -158,9 +160,12 @@ void gemm(int M, int N, int K, float alpha, float beta,
     barrier(CLK_LOCAL_MEM_FENCE);
     for (int k = 0; k < KWG; k++) {
       floatv b[WPTN];
+      #pragma unroll
       for (int j = 0; j < WPTN; j++) b[j] = Bs[k][j * NDIMC + tx];
+      #pragma unroll
       for (int i = 0; i < WPTM; i++) {
         float a = As[k][ty * WPTM + i];
+        #pragma unroll
         for (int j = 0; j < WPTN; j++) acc[i][j] = fma((floatv)(a), b[j], acc[i][j]);
       }
     }
@@ -170,30 +175,40 @@ void gemm(int M, int N, int K, float alpha, float beta,
   // Rows past M read row M-1 instead of branching in the inner loop; their
   // results are never stored.
   int rows[WPTM];
+  #pragma unroll
   for (int i = 0; i < WPTM; i++) rows[i] = min(mi + i, M - 1);
   int full = 1;
+  #pragma unroll
   for (int j = 0; j < WPTN; j++) full &= n0 + (j * NDIMC + tx) * VW + VW <= N;
   if (full) {
     for (int k = 0; k < K; k++) {
       floatv b[WPTN];
+      #pragma unroll
       for (int j = 0; j < WPTN; j++) b[j] = VLOAD(B + (size_t)k * ldb + n0 + (j * NDIMC + tx) * VW);
+      #pragma unroll
       for (int i = 0; i < WPTM; i++) {
         float a = A_AT(rows[i], k);
+        #pragma unroll
         for (int j = 0; j < WPTN; j++) acc[i][j] = fma((floatv)(a), b[j], acc[i][j]);
       }
     }
   } else {
     for (int k = 0; k < K; k++) {
       floatv b[WPTN];
+      #pragma unroll
       for (int j = 0; j < WPTN; j++) b[j] = load_b_row(B, ldb, k, n0 + (j * NDIMC + tx) * VW, N);
+      #pragma unroll
       for (int i = 0; i < WPTM; i++) {
         float a = A_AT(rows[i], k);
+        #pragma unroll
         for (int j = 0; j < WPTN; j++) acc[i][j] = fma((floatv)(a), b[j], acc[i][j]);
       }
     }
   }
 #endif
+  #pragma unroll
   for (int i = 0; i < WPTM; i++)
+    #pragma unroll
     for (int j = 0; j < WPTN; j++) store_c(C, ldc, mi + i, n0 + (j * NDIMC + tx) * VW, M, N, acc[i][j], alpha, beta);
 }
 
