@@ -2,9 +2,12 @@
  * through gemm(), which picks per shape class either one configuration of the
  * parametrised kernel in cl/gemm.cl or CLBlast. The choice comes from, in
  * order: DBLOCKS_GEMM (a forced configuration), the tuning cache written by
- * `dblocks tune` (unless DBLOCKS_TUNE=off), else a fixed default for the
- * device type. Nothing is ever chosen by a timing race at run time, so a
- * seed gives bit-identical training on a device once its cache is written. */
+ * `dblocks tune` or by the first-use tuner (unless DBLOCKS_TUNE=off), else a
+ * fixed default for the device type. A class met for the first time on a
+ * device is tuned there and then, capped to a few seconds
+ * (DBLOCKS_TUNE_SECONDS), and its winner cached before it is first used, so
+ * a run uses one configuration per class throughout and every later run
+ * reads the same: a seed gives bit-identical training on a device. */
 #include "ops.h"
 #include "../data/file_io.h"
 #include <jansson.h>
@@ -69,16 +72,19 @@ static void build_options(const gemm_config *c, int ta, char *out, size_t n) {
  * its work-items, so register tiles of wide vectors straight from the caches
  * win there; GPUs want 64..256-item groups staging tiles in local memory. */
 static const char *const CPU_CANDIDATES[] = {
-    "own:MDIMC=1,NDIMC=1,WPTM=8,WPTN=2,VW=16,KWG=16,LOCAL=0", /* the default: 16 zmm accumulators */
-    "own:MDIMC=1,NDIMC=1,WPTM=12,WPTN=2,VW=16,KWG=16,LOCAL=0",
-    "own:MDIMC=1,NDIMC=1,WPTM=12,WPTN=2,VW=16,KWG=16,LOCAL=0,GROUPM=8",
-    "own:MDIMC=2,NDIMC=1,WPTM=8,WPTN=2,VW=16,KWG=16,LOCAL=0",
-    "own:MDIMC=2,NDIMC=1,WPTM=8,WPTN=2,VW=16,KWG=16,LOCAL=0,GROUPM=8",
-    "own:MDIMC=1,NDIMC=1,WPTM=8,WPTN=2,VW=16,KWG=16,LOCAL=0,GROUPM=16",
-    "own:MDIMC=1,NDIMC=1,WPTM=8,WPTN=2,VW=16,KWG=16,LOCAL=0,GROUPM=8,KPASS=256",
+    /* the default: 6 x 64 tile (24 zmm accumulators), grouped order, K in
+     * passes of 256; best or within 10 % of it at every class on a 2-core
+     * AVX-512 Xeon under PoCL (docs/bench.md) */
+    "own:MDIMC=1,NDIMC=1,WPTM=6,WPTN=4,VW=16,KWG=16,LOCAL=0,GROUPM=8,KPASS=256",
+    "own:MDIMC=1,NDIMC=1,WPTM=6,WPTN=4,VW=16,KWG=16,LOCAL=0,GROUPM=8,KPASS=512",
+    "own:MDIMC=1,NDIMC=1,WPTM=7,WPTN=4,VW=16,KWG=16,LOCAL=0,GROUPM=8,KPASS=256",
+    "own:MDIMC=1,NDIMC=1,WPTM=4,WPTN=6,VW=16,KWG=16,LOCAL=0,GROUPM=8,KPASS=256",
     "own:MDIMC=1,NDIMC=1,WPTM=12,WPTN=2,VW=16,KWG=16,LOCAL=0,GROUPM=8,KPASS=512",
+    "own:MDIMC=1,NDIMC=1,WPTM=12,WPTN=2,VW=16,KWG=16,LOCAL=0,GROUPM=8,KPASS=256",
+    "own:MDIMC=1,NDIMC=1,WPTM=14,WPTN=2,VW=16,KWG=16,LOCAL=0,GROUPM=8,KPASS=256",
+    "own:MDIMC=1,NDIMC=1,WPTM=12,WPTN=2,VW=16,KWG=16,LOCAL=0",
+    "own:MDIMC=1,NDIMC=1,WPTM=4,WPTN=4,VW=16,KWG=16,LOCAL=0,KPASS=256",
     "own:MDIMC=1,NDIMC=1,WPTM=8,WPTN=2,VW=16,KWG=16,LOCAL=0,GROUPM=8,KPASS=128",
-    "own:MDIMC=1,NDIMC=1,WPTM=8,WPTN=4,VW=8,KWG=16,LOCAL=0",
 };
 static const char *const GPU_CANDIDATES[] = {
     "own:MDIMC=16,NDIMC=16,WPTM=4,WPTN=1,VW=4,KWG=16,LOCAL=1",
@@ -139,6 +145,16 @@ static struct {
   gemm_config cfg[MAX_CLASSES];
 } choices;
 
+/* DBLOCKS_TUNE: "off" ignores the cache (defaults only), "cache" reads it
+ * but never tunes, unset or "auto" also tunes a missing class on first use. */
+static const char *tune_mode(void) {
+  const char *t = getenv("DBLOCKS_TUNE");
+  if (!t || !*t || !strcmp(t, "auto")) return "auto";
+  if (!strcmp(t, "off") || !strcmp(t, "cache")) return t;
+  db_fail("DBLOCKS_TUNE=%s: want auto (the default), cache or off", t);
+  return "off";
+}
+
 void gemm_reset_choices(void) { memset(&choices, 0, sizeof choices); }
 
 /* Reads the cache once per context into `choices`. A file that does not parse,
@@ -148,8 +164,7 @@ static void load_cache(db_ctx *ctx) {
   if (choices.ctx != ctx) { gemm_reset_choices(); choices.ctx = ctx; }
   if (choices.loaded) return;
   choices.loaded = 1;
-  const char *tune = getenv("DBLOCKS_TUNE");
-  if (tune && !strcmp(tune, "off")) return;
+  if (!strcmp(tune_mode(), "off")) return;
   char path[1200];
   cache_file(ctx, path, sizeof path);
   if (!path[0]) return;
@@ -181,6 +196,8 @@ static void load_cache(db_ctx *ctx) {
   json_decref(root);
 }
 
+static gemm_config autotune_class(db_ctx *ctx, int ta, int tb, int M, int N, int K, const char *cls);
+
 gemm_config gemm_choose(db_ctx *ctx, int ta, int tb, int M, int N, int K, int batch) {
   const char *force = getenv("DBLOCKS_GEMM");
   gemm_config c;
@@ -195,6 +212,9 @@ gemm_config gemm_choose(db_ctx *ctx, int ta, int tb, int M, int N, int K, int ba
   gemm_shape_class(ta, tb, M, N, K, batch, cls, sizeof cls);
   for (int i = 0; i < choices.n; i++)
     if (!strcmp(choices.cls[i], cls)) return choices.cfg[i];
+  /* Batched products (none in the models since attention is fused) keep the
+   * default; the others are tuned once, when the cache can keep the result. */
+  if (batch == 1 && !strcmp(tune_mode(), "auto") && db_cache_dir()) return autotune_class(ctx, ta, tb, M, N, K, cls);
   return default_config(ctx);
 }
 
@@ -545,4 +565,73 @@ void gemm_cache_put(db_ctx *ctx, const char *cls, const char *config) {
   json_object_set_new(e, "config", json_string(config));
   json_object_set_new(classes, cls, e);
   cache_write(ctx, classes);
+}
+
+/* ---------------------------------------------------------------- tuning on first use */
+/* The first product of a shape class on a device whose cache has no entry
+ * for it tunes the class there and then: the candidates in order (the
+ * default first, CLBlast last), each validated and then timed on this very
+ * product (M capped at 2048 rows: the same tiles for less time and memory),
+ * until this process has spent DBLOCKS_TUNE_SECONDS (default 4) tuning; the
+ * fastest so far is cached, marked "auto", before the product runs, so the
+ * class keeps that configuration in this run and every later one. Past the
+ * budget a class caches the default untimed. The scratch operands are freed
+ * and kept out of the peak-memory counter: they are not the model's.
+ * `dblocks tune` times every candidate and overwrites these entries. */
+static double autotune_spent;
+
+static double autotune_budget(void) {
+  const char *s = getenv("DBLOCKS_TUNE_SECONDS");
+  if (!s || !*s) return 4.0;
+  char *end;
+  double v = strtod(s, &end);
+  if (*end || !(v >= 0 && v <= 3600)) db_fail("DBLOCKS_TUNE_SECONDS=%s: want seconds between 0 and 3600", s);
+  return v;
+}
+
+static gemm_config autotune_class(db_ctx *ctx, int ta, int tb, int M, int N, int K, const char *cls) {
+  double t0 = db_now(), budget = autotune_budget();
+  gemm_config best_c = default_config(ctx);
+  gemm_shape sh = {ta, tb, M < 2048 ? M : 2048, N, K};
+  double best = INFINITY;
+  int tried = 0;
+  const char *const *cands;
+  int nc = gemm_candidates(ctx, 0, &cands);
+  int small = (size_t)sh.M * sh.K < (1u << 30) && (size_t)sh.K * sh.N < (1u << 30) && (size_t)sh.M * sh.N < (1u << 30);
+  if (small && autotune_spent < budget) {
+    size_t peak = db_peak_bytes();
+    db_finish(ctx); /* what is queued already is not the candidates' time */
+    db_arena *ar = db_arena_new(ctx, "gemm first-use tuning");
+    db_tensor A = db_new(ar, 1, sh.M * sh.K, 0, 0, 0), B = db_new(ar, 1, sh.K * sh.N, 0, 0, 0),
+              C = db_new(ar, 1, sh.M * sh.N, 0, 0, 0);
+    db_rng_uniform(ctx, A, 1, 0, -1, 1);
+    db_rng_uniform(ctx, B, 2, 0, -1, 1);
+    for (int i = 0; i <= nc && autotune_spent + (db_now() - t0) < budget; i++) {
+      gemm_config c;
+      if (!gemm_config_parse(i < nc ? cands[i] : "clblast", &c) || !gemm_config_fits(ctx, &c)) continue;
+      if (!(gemm_validate(ctx, &c, ta, tb, 37, 29, 41) <= VALIDATE_TOL)) continue;
+      double ms = time_candidate(ctx, &c, &sh, A, B, C, 0.02);
+      tried++;
+      if (ms < best) { best = ms; best_c = c; }
+    }
+    db_arena_free(ar);
+    db_restore_peak(peak);
+  }
+  double took = db_now() - t0;
+  autotune_spent += took;
+  char cfg[128], shape[64];
+  gemm_config_format(&best_c, cfg, sizeof cfg);
+  snprintf(shape, sizeof shape, "M=%d N=%d K=%d", sh.M, sh.N, sh.K);
+  json_t *classes = json_object(), *e = json_object();
+  json_object_set_new(e, "config", json_string(cfg));
+  if (tried) json_object_set_new(e, "gflops", json_real(2.0 * sh.M * sh.N * (double)sh.K / best * 1e-6));
+  json_object_set_new(e, "tuned_on", json_string(shape));
+  json_object_set_new(e, "auto", json_true());
+  json_object_set_new(e, "candidates_timed", json_integer(tried));
+  json_object_set_new(classes, cls, e);
+  cache_write(ctx, classes);
+  if (tried) /* untimed classes (budget spent) keep the default silently: the cache entry says so */
+    fprintf(stderr, "dblocks: GEMM class %s tuned on first use: %s (%d of %d candidates in %.1f s)\n", cls, cfg, tried,
+            nc + 1, took);
+  return best_c;
 }

@@ -143,6 +143,9 @@ db_tensor db_new(db_arena *a, int ndim, int d0, int d1, int d2, int d3);
 size_t db_live_bytes(void);
 size_t db_peak_bytes(void);
 void db_reset_peak(void);
+/* Sets the peak back to `peak` (or the live bytes, if more): for scratch that
+ * is not the caller's, e.g. the GEMM tuner's operands. */
+void db_restore_peak(size_t peak);
 
 void db_upload(db_ctx *ctx, db_tensor t, const void *host);   /* blocking */
 /* Non-blocking: host must stay untouched until a later blocking call on the

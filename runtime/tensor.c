@@ -20,6 +20,7 @@ static size_t live_bytes, peak_bytes;
 size_t db_live_bytes(void) { return live_bytes; }
 size_t db_peak_bytes(void) { return peak_bytes; }
 void db_reset_peak(void) { peak_bytes = live_bytes; }
+void db_restore_peak(size_t peak) { peak_bytes = peak > live_bytes ? peak : live_bytes; }
 
 size_t db_numel(db_tensor t) {
   size_t n = 1;

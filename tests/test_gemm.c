@@ -6,6 +6,7 @@
  * validation rejecting a deliberately wrong kernel; the tuning cache's round
  * trip, and corrupt caches falling back to the default. */
 #include "harness.h"
+#include <jansson.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -112,11 +113,49 @@ static void check_cache_and_tuner(void) {
   gemm_config c = gemm_choose(th_ctx, 0, 1, 300, 100, 500, 1);
   gemm_config_format(&c, got, sizeof got);
   th_check(!strcmp(got, want), "gemm cache round-trips a choice", "wrote %s, read %s", want, got);
+  setenv("DBLOCKS_TUNE", "cache", 1); /* read the cache, never tune */
   c = gemm_choose(th_ctx, 0, 0, 300, 100, 500, 1); /* another class: the default */
   const char *const *cands;
   gemm_candidates(th_ctx, 0, &cands);
   gemm_config_format(&c, got, sizeof got);
   th_check(!strcmp(got, cands[0]), "gemm class without an entry uses the default", "got %s", got);
+
+  /* DBLOCKS_TUNE=auto tunes a class on its first use and caches the winner */
+  setenv("DBLOCKS_TUNE", "auto", 1);
+  setenv("DBLOCKS_TUNE_SECONDS", "60", 1);
+  c = gemm_choose(th_ctx, 1, 0, 70, 90, 2000, 1);
+  char first[128];
+  gemm_config_format(&c, first, sizeof first);
+  th_check(gemm_validate(th_ctx, &c, 1, 0, 37, 29, 41) <= 1e-5, "gemm first-use tuning picks a valid configuration",
+           "%s", first);
+  gemm_reset_choices();
+  setenv("DBLOCKS_TUNE", "cache", 1);
+  c = gemm_choose(th_ctx, 1, 0, 70, 90, 2000, 1);
+  gemm_config_format(&c, got, sizeof got);
+  json_t *root = json_load_file(path, 0, NULL);
+  json_t *ent = json_object_get(json_object_get(root, "classes"), "tn-mmx");
+  th_check(!strcmp(got, first) && json_is_true(json_object_get(ent, "auto")) &&
+               json_integer_value(json_object_get(ent, "candidates_timed")) >= 2,
+           "gemm first-use tuning caches its choice (auto, candidates timed)", "first %s, then %s", first, got);
+  json_decref(root);
+  /* with no budget left the default is cached untimed */
+  setenv("DBLOCKS_TUNE", "auto", 1);
+  setenv("DBLOCKS_TUNE_SECONDS", "0", 1);
+  c = gemm_choose(th_ctx, 0, 0, 70, 2000, 90, 1);
+  gemm_config_format(&c, got, sizeof got);
+  root = json_load_file(path, 0, NULL);
+  ent = json_object_get(json_object_get(root, "classes"), "nn-mxm");
+  th_check(!strcmp(got, cands[0]) && json_integer_value(json_object_get(ent, "candidates_timed")) == 0 &&
+               json_is_string(json_object_get(ent, "config")),
+           "gemm first-use tuning past its budget caches the default", "got %s", got);
+  json_decref(root);
+  setenv("DBLOCKS_TUNE_SECONDS", "soon", 1);
+  TH_EXPECT_ERROR("DBLOCKS_TUNE_SECONDS rejects a non-number", "DBLOCKS_TUNE_SECONDS=soon",
+                  gemm_choose(th_ctx, 0, 1, 71, 2001, 91, 1));
+  unsetenv("DBLOCKS_TUNE_SECONDS");
+  setenv("DBLOCKS_TUNE", "sometimes", 1);
+  TH_EXPECT_ERROR("DBLOCKS_TUNE rejects an unknown mode", "DBLOCKS_TUNE=sometimes",
+                  gemm_choose(th_ctx, 0, 1, 71, 2001, 91, 1));
 
   /* DBLOCKS_TUNE=off ignores the cache */
   setenv("DBLOCKS_TUNE", "off", 1);
@@ -124,7 +163,7 @@ static void check_cache_and_tuner(void) {
   c = gemm_choose(th_ctx, 0, 1, 300, 100, 500, 1);
   gemm_config_format(&c, got, sizeof got);
   th_check(!strcmp(got, cands[0]), "DBLOCKS_TUNE=off ignores the gemm cache", "got %s", got);
-  unsetenv("DBLOCKS_TUNE");
+  setenv("DBLOCKS_TUNE", "cache", 1); /* the fallbacks below, without first-use tuning */
 
   /* a bad entry falls back to the default, the others still count */
   gemm_cache_put(th_ctx, "nn-sss", "own:VW=3");
