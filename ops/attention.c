@@ -9,6 +9,7 @@
  * local-memory tiles. attention_force_group_size picks either for tests. */
 #include "ops.h"
 #include <math.h>
+#include <stdio.h>
 
 #define ATTN_HS_MAX 128     /* HS_MAX in cl/attention.cl */
 #define ATTN_CPU_GROUP 8    /* rows per work-group of the *_rows kernels */
@@ -47,12 +48,20 @@ static size_t mask_stride(const char *op, db_tensor mask, int mode, int B, int T
   return 0;
 }
 
-/* The launch: tiled (GPU path) with `wg` rows per group, or rows (CPU path). */
-typedef struct { int tiled; size_t wg; int tk; } attn_launch;
+/* The launch: tiled (GPU path) with `wg` rows per group, blocked (CPU path,
+ * cl/attention_blocked.cl, head sizes divisible by 4) or rows (CPU path for
+ * the other head sizes). */
+typedef struct { int tiled, blocked; size_t wg; int tk; } attn_launch;
 
-static attn_launch pick_launch(db_ctx *ctx, const char *kernel_tiled, int T, int tile_row_floats) {
-  attn_launch L = {0, ATTN_CPU_GROUP, 0};
-  size_t wg = forced_group ? forced_group : ctx->row_wg == 1 ? 1 : db_row_group_size(ctx, T);
+static int blocked_fits(int hs) { return hs % 4 == 0; }
+
+static attn_launch pick_launch(db_ctx *ctx, const char *kernel_tiled, int T, int hs, int tile_row_floats) {
+  attn_launch L = {0, 0, ATTN_CPU_GROUP, 0};
+  if (forced_group == ATTN_BLOCKED_PATH || (!forced_group && ctx->row_wg == 1)) {
+    L.blocked = blocked_fits(hs);
+    return L;
+  }
+  size_t wg = forced_group ? forced_group : db_row_group_size(ctx, T);
   if (wg == 1) return L; /* the rows path */
   size_t kmax = 0;
   CL_CHECK(clGetKernelWorkGroupInfo(db_kernel(ctx, "attention", kernel_tiled), ctx->dev.device,
@@ -102,6 +111,87 @@ static void launch_rows(db_args *a, attn_launch L, int B, int T, int NH, int hs,
   db_launch_1d(a, (size_t)B * NH * blocks * L.wg, L.wg);
 }
 
+/* ---- the blocked CPU path (cl/attention_blocked.cl) */
+/* QB queries (KB keys) per work-item: as many accumulator rows as fit the
+ * registers (32 zmm) beside the score chains. */
+static cl_kernel blocked_kernel(db_ctx *ctx, const char *name, int hs) {
+  int vd = hs % 16 == 0 ? 16 : hs % 8 == 0 ? 8 : 4, qb = hs <= 64 ? 4 : 2, kb = hs <= 64 ? 2 : 1;
+  char opts[64];
+  snprintf(opts, sizeof opts, "-DHS=%d -DVD=%d -DQB=%d -DKB=%d", hs, vd, qb, kb);
+  return db_kernel_opts(ctx, "attention_blocked", name, opts);
+}
+static int blocked_rows_per_item(int hs, int keys) { return keys ? (hs <= 64 ? 2 : 1) : (hs <= 64 ? 4 : 2); }
+static int padded_tokens(int T) { return (T + 15) / 16 * 16; }
+
+static db_tensor from_offset(db_tensor t, size_t off) {
+  int n = (int)(db_numel(t) - off);
+  return db_view(t, off, 1, &n);
+}
+
+/* Head h of the (B,T,ld) rows at `src` (element offset into its buffer) into
+ * dst (B*NH, hs, tp), zeros past T. */
+static void transpose_heads(db_ctx *ctx, db_tensor dst, size_t dst_off, db_tensor src, size_t src_off, size_t ld, int B,
+                            int T, int NH, int hs) {
+  int tp = padded_tokens(T);
+  db_args a = {ctx, blocked_kernel(ctx, "attention_transpose_heads", hs), 0};
+  db_arg_tensor(&a, from_offset(dst, dst_off));
+  db_arg_tensor(&a, from_offset(src, src_off));
+  db_arg_u64(&a, ld);
+  db_arg_i32(&a, B);
+  db_arg_i32(&a, T);
+  db_arg_i32(&a, NH);
+  db_arg_i32(&a, tp);
+  db_launch_2d(&a, (size_t)tp, (size_t)B * NH * hs, 16, 1);
+}
+
+static void blocked_tail_args(db_args *a, db_tensor mask, size_t ms, int mode, int B, int T, int C, int NH) {
+  db_arg_tensor(a, mode == ATTN_MASK ? mask : DB_NULL);
+  db_arg_u64(a, ms);
+  db_arg_i32(a, B);
+  db_arg_i32(a, T);
+  db_arg_i32(a, C);
+  db_arg_i32(a, NH);
+  db_arg_f32(a, (float)(1.0 / sqrt((double)(C / NH))));
+  db_arg_i32(a, mode);
+  db_arg_i32(a, padded_tokens(T));
+}
+
+static void forward_blocked(db_ctx *ctx, db_tensor out, db_tensor lse, db_tensor qkv, db_tensor mask, size_t ms, int mode,
+                            int B, int T, int C, int NH) {
+  int hs = C / NH, rows = blocked_rows_per_item(hs, 0);
+  size_t sec = (size_t)B * C * padded_tokens(T);
+  db_tensor kt = db_workspace(ctx, 0, sec); /* K transposed */
+  transpose_heads(ctx, kt, 0, qkv, C, 3 * (size_t)C, B, T, NH, hs);
+  db_args a = {ctx, blocked_kernel(ctx, "attention_forward_blocked", hs), 0};
+  db_arg_tensor(&a, out);
+  db_arg_tensor(&a, lse);
+  db_arg_tensor(&a, qkv);
+  db_arg_tensor(&a, kt);
+  blocked_tail_args(&a, mask, ms, mode, B, T, C, NH);
+  db_launch_1d(&a, (size_t)B * NH * ((T + rows - 1) / rows), ATTN_CPU_GROUP);
+}
+
+static void backward_blocked(db_ctx *ctx, db_tensor dqkv, db_tensor dsum, db_tensor dout, db_tensor lse, db_tensor qkv,
+                             db_tensor mask, size_t ms, int mode, int B, int T, int C, int NH) {
+  int hs = C / NH;
+  size_t sec = (size_t)B * C * padded_tokens(T);
+  db_tensor tr = db_workspace(ctx, 0, 4 * sec); /* Q, K, V, dO transposed */
+  for (int s = 0; s < 3; s++) transpose_heads(ctx, tr, s * sec, qkv, (size_t)s * C, 3 * (size_t)C, B, T, NH, hs);
+  transpose_heads(ctx, tr, 3 * sec, dout, 0, (size_t)C, B, T, NH, hs);
+  for (int k = 0; k < 2; k++) { /* k = 0: dq per query rows; 1: dk, dv per key rows */
+    int rows = blocked_rows_per_item(hs, k);
+    db_args a = {ctx, blocked_kernel(ctx, k ? "attention_backward_dkv_blocked" : "attention_backward_dq_blocked", hs), 0};
+    db_arg_tensor(&a, dqkv);
+    db_arg_tensor(&a, dout);
+    db_arg_tensor(&a, lse);
+    db_arg_tensor(&a, dsum);
+    db_arg_tensor(&a, qkv);
+    db_arg_tensor(&a, tr);
+    blocked_tail_args(&a, mask, ms, mode, B, T, C, NH);
+    db_launch_1d(&a, (size_t)B * NH * ((T + rows - 1) / rows), ATTN_CPU_GROUP);
+  }
+}
+
 void attention_forward(db_ctx *ctx, db_tensor out, db_tensor lse, db_tensor qkv, db_tensor mask, int mode, int B,
                        int T, int C, int NH) {
   const char *op = "attention_forward";
@@ -111,7 +201,11 @@ void attention_forward(db_ctx *ctx, db_tensor out, db_tensor lse, db_tensor qkv,
   db_check_numel(lse, BT * NH, op, "lse");
   db_check_numel(qkv, BT * 3 * C, op, "qkv");
   size_t ms = mask_stride(op, mask, mode, B, T);
-  attn_launch L = pick_launch(ctx, "attention_forward_tiled", T, 2 * hs);
+  attn_launch L = pick_launch(ctx, "attention_forward_tiled", T, hs, 2 * hs);
+  if (L.blocked) {
+    forward_blocked(ctx, out, lse, qkv, mask, ms, mode, B, T, C, NH);
+    return;
+  }
   db_args a = db_args_begin(ctx, "attention", L.tiled ? "attention_forward_tiled" : "attention_forward_rows");
   db_arg_tensor(&a, out);
   db_arg_tensor(&a, lse);
@@ -143,10 +237,14 @@ void attention_backward(db_ctx *ctx, db_tensor dqkv, db_tensor dsum, db_tensor d
   db_arg_i32(&a, NH);
   db_launch_1d(&a, BT * NH, 0);
 
+  if (pick_launch(ctx, "attention_backward_dq_tiled", T, hs, 2 * hs).blocked) {
+    backward_blocked(ctx, dqkv, dsum, dout, lse, qkv, mask, ms, mode, B, T, C, NH);
+    return;
+  }
   static const char *const kernels[2][2] = {{"attention_backward_dq_rows", "attention_backward_dq_tiled"},
                                             {"attention_backward_dkv_rows", "attention_backward_dkv_tiled"}};
   for (int k = 0; k < 2; k++) { /* k = 0: dq per query row; 1: dk, dv per key row */
-    attn_launch L = pick_launch(ctx, kernels[k][1], T, 2 * hs + (k ? 2 : 0));
+    attn_launch L = pick_launch(ctx, kernels[k][1], T, hs, 2 * hs + (k ? 2 : 0));
     a = db_args_begin(ctx, "attention", kernels[k][L.tiled]);
     db_arg_tensor(&a, dqkv);
     db_arg_tensor(&a, dout);

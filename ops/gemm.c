@@ -352,8 +352,9 @@ void gemm_with(db_ctx *ctx, const gemm_config *c, int ta, int tb, int M, int N, 
     gemm_config d = default_config(ctx);
     run_own(ctx, &d, ta, tb, M, N, K, alpha, A, lda, sa, B, ldb, sb, beta, C, ldc, sc, batch);
   } else if (c->clblast) run_clblast(ctx, ta, tb, M, N, K, alpha, A, lda, sa, B, ldb, sb, beta, C, ldc, sc, batch);
-  else if (c->kpass && K > c->kpass) run_own_k_passes(ctx, c, ta, tb, M, N, K, alpha, A, lda, sa, B, ldb, sb, beta, C, ldc, sc, batch);
+  /* a K much longer than M and N splits (two launches) rather than passes (K / KPASS launches) */
   else if (batch == 1 && wants_split_k(M, N, K)) run_own_split_k(ctx, c, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  else if (c->kpass && K > c->kpass) run_own_k_passes(ctx, c, ta, tb, M, N, K, alpha, A, lda, sa, B, ldb, sb, beta, C, ldc, sc, batch);
   else run_own(ctx, c, ta, tb, M, N, K, alpha, A, lda, sa, B, ldb, sb, beta, C, ldc, sc, batch);
 }
 

@@ -151,12 +151,16 @@ void attention_forward(db_ctx *ctx, db_tensor out /* (B,T,C) */, db_tensor lse /
 void attention_backward(db_ctx *ctx, db_tensor dqkv /* (B,T,3C) += */, db_tensor dsum /* (B,NH,T) scratch */,
                         db_tensor dout /* (B,T,C) */, db_tensor out, db_tensor lse, db_tensor qkv, db_tensor mask,
                         int mode, int B, int T, int C, int NH);
-/* Tests: forces the kernels' launch shape. n = 1: one work-item per row in
- * small groups, no local memory (what a CPU device gets); n > 1: work-groups
- * of exactly n rows with local-memory tiles and barriers (what a GPU gets);
- * n = 0: the device's choice again. Returns the previous value. A size above
- * the kernel's CL_KERNEL_WORK_GROUP_SIZE fails clearly at the launch. */
+/* Tests: forces the kernels' launch shape. ATTN_BLOCKED_PATH: the blocked
+ * kernels of cl/attention_blocked.cl, several rows per work-item against 16
+ * keys per vector (what a CPU device gets when the head size is a multiple of
+ * 4); n = 1: one work-item per row, no local memory (a CPU device's choice
+ * for other head sizes); n > 1: work-groups of exactly n rows with
+ * local-memory tiles and barriers (what a GPU gets); n = 0: the device's
+ * choice again. Returns the previous value. A size above the kernel's
+ * CL_KERNEL_WORK_GROUP_SIZE fails clearly at the launch. */
 size_t attention_force_group_size(size_t n);
+#define ATTN_BLOCKED_PATH ((size_t)-1) /* attention_force_group_size: the blocked CPU kernels (rows if hs % 4) */
 
 /* crossentropy.c: losses[n] = -log softmax(logits[n])[targets[n]]; a target
  * of -1 is ignored (loss 0, no gradient). targets is an int32 tensor. */
