@@ -23,9 +23,15 @@ static void apply_row_wg_env(db_ctx *ctx) {
   db_force_row_group_size(ctx, (size_t)n);
 }
 
+/* Context ids for kernel handles (db_kernel_ref): unique in the process and
+ * never 0, so a handle never mistakes a new context for a freed one that had
+ * the same address. */
+static unsigned next_ctx_id;
+
 db_ctx *db_init(const char *spec) {
   if (!spec) spec = getenv("DBLOCKS_DEVICE");
   db_ctx *ctx = db_calloc(1, sizeof *ctx);
+  ctx->id = ++next_ctx_id;
   ctx->dev = db_select_device(spec);
   ctx->wg = ctx->dev.max_wg < 256 ? ctx->dev.max_wg : 256;
   /* CPU drivers (PoCL) run a work-group as a loop; barriers inside a group
@@ -77,7 +83,6 @@ void db_shutdown(db_ctx *ctx) {
   clFinish(ctx->queue);
   db_profile_report(ctx);
   db_programs_release(ctx);
-  if (ctx->ones) clReleaseMemObject(ctx->ones);
   if (ctx->scratch) clReleaseMemObject(ctx->scratch);
   clReleaseCommandQueue(ctx->queue);
   clReleaseContext(ctx->context);

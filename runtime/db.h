@@ -62,7 +62,8 @@ struct db_ctx {
   int n_programs;
   struct db_kernel_slot *kernels;
   int n_kernels, cap_kernels;
-  cl_mem ones; size_t ones_len; /* a vector of 1.0f for bias-gradient GEMVs */
+  unsigned id;           /* unique per db_init in the process (1, 2, ...): what kernel handles are bound to */
+  long kernel_lookups;   /* by-name kernel searches (db_kernel_opts calls): tests check handles skip them */
   cl_mem scratch; size_t scratch_bytes; /* reduction partials */
   int profiling;
   double build_seconds;  /* time spent building/loading programs */
@@ -94,12 +95,46 @@ extern const int db_cl_source_count;
 
 /* The kernel `kernel` of program `file` (e.g. "layernorm", "layernorm_forward").
  * Programs are built once per process (or loaded from the binary cache),
- * kernels created once; later calls return the same object. */
+ * kernels created once; later calls return the same object, found by a search
+ * over the context's kernels (launch paths use handles, db_kernel_ref, below). */
 cl_kernel db_kernel(db_ctx *ctx, const char *file, const char *kernel);
 /* The same for the program built with extra build options (e.g. "-DMWG=64
  * -DNWG=64"): one program per (file, options), in memory and in the binary
  * cache (whose key includes the options). A build failure fails clearly. */
 cl_kernel db_kernel_opts(db_ctx *ctx, const char *file, const char *kernel, const char *options);
+
+/* Kernel handles: a kernel named once, resolved on its first use in a context
+ * and then launched without any lookup (ggml style). An op file declares one
+ * per kernel at file scope and launches through it:
+ *
+ *   static db_kernel_ref K_FORWARD = DB_KERNEL_REF("layernorm", "layernorm_forward");
+ *   ...
+ *   db_args a = db_args_ref(ctx, &K_FORWARD);
+ *
+ * The first db_kernel_ref_get in a context resolves the name through
+ * db_kernel_opts (program build or binary cache, and its clear errors for a
+ * missing file or kernel) and stores the kernel; later calls in that context
+ * return it after one integer compare. A handle records the id of the
+ * context it was resolved in (ctx->id, never reused in the process), not the
+ * context's address, so after db_shutdown and a new db_init (even at the same
+ * address) it resolves again instead of returning a released kernel. Using
+ * one handle with two live contexts in turn is correct, only slower (each
+ * switch resolves by name again). Handles are plain mutable statics: the
+ * runtime is single-threaded, as is everything else in the context.
+ *
+ * Kernels built with extra build options (db_kernel_opts) take
+ * DB_KERNEL_REF_OPTS(file, kernel, options); `options` must outlive the
+ * handle (a literal, or a string stored beside the handle, e.g. one handle
+ * per entry of a configuration table). */
+typedef struct {
+  const char *file, *name, *opts; /* what to resolve; opts NULL: the base program */
+  unsigned ctx_id;                /* ctx->id of the context k belongs to; 0 = not resolved */
+  cl_kernel k;
+} db_kernel_ref;
+#define DB_KERNEL_REF(file, kernel) {(file), (kernel), NULL, 0, NULL}
+#define DB_KERNEL_REF_OPTS(file, kernel, options) {(file), (kernel), (options), 0, NULL}
+cl_kernel db_kernel_ref_get(db_ctx *ctx, db_kernel_ref *r);
+
 void db_build_all(db_ctx *ctx);
 void db_programs_release(db_ctx *ctx); /* db_shutdown's part: kernels and programs */
 /* Compile one source now (no cache); a failure prints the build log and fails. */
@@ -162,7 +197,8 @@ typedef struct {
   cl_kernel k;
   cl_uint n;
 } db_args;
-db_args db_args_begin(db_ctx *ctx, const char *file, const char *kernel);
+db_args db_args_begin(db_ctx *ctx, const char *file, const char *kernel); /* by name: a search per call */
+db_args db_args_ref(db_ctx *ctx, db_kernel_ref *r);                       /* through a handle (db_kernel_ref) */
 void db_arg_tensor(db_args *a, db_tensor t); /* two args: buffer, element offset (ulong) */
 void db_arg_i32(db_args *a, int v);
 void db_arg_f32(db_args *a, float v);

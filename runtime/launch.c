@@ -10,6 +10,11 @@ db_args db_args_begin(db_ctx *ctx, const char *file, const char *kernel) {
   return a;
 }
 
+db_args db_args_ref(db_ctx *ctx, db_kernel_ref *r) {
+  db_args a = {ctx, db_kernel_ref_get(ctx, r), 0};
+  return a;
+}
+
 void db_arg_tensor(db_args *a, db_tensor t) {
   cl_ulong off = db_eoff(t);
   if (!t.mem) { /* an optional tensor left out: kernels test the flag they get separately */

@@ -193,6 +193,7 @@ static int same_opts(const char *a, const char *b) {
 }
 
 cl_kernel db_kernel_opts(db_ctx *ctx, const char *file, const char *kernel, const char *options) {
+  ctx->kernel_lookups++;
   for (int i = 0; i < ctx->n_kernels; i++)
     if (!strcmp(ctx->kernels[i].name, kernel) && !strcmp(ctx->kernels[i].file, file) &&
         same_opts(ctx->kernels[i].opts, options))
@@ -215,6 +216,18 @@ cl_kernel db_kernel_opts(db_ctx *ctx, const char *file, const char *kernel, cons
 
 cl_kernel db_kernel(db_ctx *ctx, const char *file, const char *kernel) {
   return db_kernel_opts(ctx, file, kernel, NULL);
+}
+
+/* The slow path runs once per (handle, context): a handle bound to another
+ * context (or to none) is rebound here. r->k is written only after the
+ * lookup returned, so a failed lookup (db_fail, trapped in tests) leaves the
+ * handle unresolved rather than half-bound. */
+cl_kernel db_kernel_ref_get(db_ctx *ctx, db_kernel_ref *r) {
+  if (r->ctx_id == ctx->id) return r->k;
+  cl_kernel k = db_kernel_opts(ctx, r->file, r->name, r->opts);
+  r->k = k;
+  r->ctx_id = ctx->id;
+  return k;
 }
 
 void db_build_all(db_ctx *ctx) {
