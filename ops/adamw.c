@@ -4,6 +4,9 @@
 #include "ops.h"
 #include <math.h>
 
+/* Kernel handles (db_kernel_ref, runtime/db.h): resolved once per context. */
+static db_kernel_ref K_STEP = DB_KERNEL_REF("adamw", "adamw_step");
+
 void global_norm_squared(db_ctx *ctx, db_tensor normsq, const db_tensor *grads, int n_tensors) {
   db_check_numel(normsq, 1, "global_norm_squared", "normsq");
   if (n_tensors < 0) db_fail("global_norm_squared: n_tensors = %d, must be >= 0", n_tensors);
@@ -50,7 +53,7 @@ void adamw_update(db_ctx *ctx, const db_tensor *params, const db_tensor *grads, 
     size_t n = db_numel(params[i]);
     if (n == 0) continue;
     float wd = (!decay || decay[i]) ? cfg.weight_decay : 0.0f;
-    db_args a = db_args_begin(ctx, "adamw", "adamw_step");
+    db_args a = db_args_ref(ctx, &K_STEP);
     db_arg_tensor(&a, params[i]);
     db_arg_tensor(&a, grads[i]);
     db_arg_tensor(&a, m[i]);

@@ -3,6 +3,11 @@
  * W floats per work-item on a (chunks of C, rows) grid (ops/elementwise.c). */
 #include "ops.h"
 
+/* Kernel handles (db_kernel_ref, runtime/db.h): resolved once per context. */
+static elem_ref K_FORWARD = ELEM_REF("bias_gelu", "bias_gelu_forward");
+static elem_ref K_BACKWARD_INP = ELEM_REF("bias_gelu", "bias_gelu_backward_inp");
+static elem_ref K_BACKWARD_BIAS = ELEM_REF("bias_gelu", "bias_gelu_backward_bias");
+
 static void check(const char *op, db_tensor a, db_tensor b, db_tensor x, db_tensor bias, int N, int C,
                   const char *an, const char *bn) {
   if (N <= 0 || C <= 0) db_fail("%s: sizes must be positive, got N=%d C=%d", op, N, C);
@@ -14,8 +19,7 @@ static void check(const char *op, db_tensor a, db_tensor b, db_tensor x, db_tens
 
 void bias_gelu_forward(db_ctx *ctx, db_tensor out, db_tensor inp, db_tensor bias, int N, int C) {
   check("bias_gelu_forward", out, inp, inp, bias, N, C, "out", "inp");
-  char name[64];
-  db_args a = db_args_begin(ctx, "bias_gelu", elem_kernel(ctx, "bias_gelu_forward", name, sizeof name));
+  db_args a = elem_args(ctx, &K_FORWARD);
   db_arg_tensor(&a, out);
   db_arg_tensor(&a, inp);
   db_arg_tensor(&a, bias);
@@ -26,8 +30,7 @@ void bias_gelu_forward(db_ctx *ctx, db_tensor out, db_tensor inp, db_tensor bias
 
 static void launch_inp(db_ctx *ctx, db_tensor dinp, db_tensor dout, db_tensor inp, db_tensor bias, int accumulate,
                        int N, int C) {
-  char name[64];
-  db_args a = db_args_begin(ctx, "bias_gelu", elem_kernel(ctx, "bias_gelu_backward_inp", name, sizeof name));
+  db_args a = elem_args(ctx, &K_BACKWARD_INP);
   db_arg_tensor(&a, dinp);
   db_arg_tensor(&a, dout);
   db_arg_tensor(&a, inp);
@@ -43,8 +46,7 @@ void bias_gelu_backward(db_ctx *ctx, db_tensor dinp, db_tensor dbias, db_tensor 
   check("bias_gelu_backward", dinp, dout, inp, bias, N, C, "dinp", "dout");
   if (!db_is_null(dbias)) { /* first: it reads dout, which may not alias dinp, but keep the order obvious */
     db_check_numel(dbias, (size_t)C, "bias_gelu_backward", "dbias");
-    char name[64];
-    db_args a = db_args_begin(ctx, "bias_gelu", elem_kernel(ctx, "bias_gelu_backward_bias", name, sizeof name));
+    db_args a = elem_args(ctx, &K_BACKWARD_BIAS);
     db_arg_tensor(&a, dbias);
     db_arg_tensor(&a, dout);
     db_arg_tensor(&a, inp);

@@ -1,6 +1,10 @@
 /* Softmax cross-entropy over V classes, with ignored (-1) targets. */
 #include "ops.h"
 
+/* Kernel handles (db_kernel_ref, runtime/db.h): resolved once per context. */
+static db_kernel_ref K_FORWARD = DB_KERNEL_REF("crossentropy", "crossentropy_forward");
+static db_kernel_ref K_BACKWARD = DB_KERNEL_REF("crossentropy", "crossentropy_backward");
+
 /* Element-kernel tile: a power of two <= min(n rounded up, ctx->wg). */
 static size_t elem_tile(db_ctx *ctx, int n) {
   size_t l = 1;
@@ -21,7 +25,7 @@ void crossentropy_forward(db_ctx *ctx, db_tensor losses, db_tensor probs, db_ten
   db_check_numel(logits, (size_t)N * V, op, "logits");
   db_check_numel(targets, (size_t)N, op, "targets");
   check_i32(targets, op, "targets");
-  db_args a = db_args_begin(ctx, "crossentropy", "crossentropy_forward");
+  db_args a = db_args_ref(ctx, &K_FORWARD);
   size_t wg = db_row_group_size_for(&a, V);
   db_arg_tensor(&a, losses);
   db_arg_tensor(&a, probs);
@@ -43,7 +47,7 @@ void crossentropy_backward(db_ctx *ctx, db_tensor dlogits, db_tensor dlosses, db
   check_i32(targets, op, "targets");
   size_t l0 = elem_tile(ctx, V), l1 = ctx->wg / l0 ? ctx->wg / l0 : 1;
   if (l1 > (size_t)N && N > 0) l1 = (size_t)N;
-  db_args a = db_args_begin(ctx, "crossentropy", "crossentropy_backward");
+  db_args a = db_args_ref(ctx, &K_BACKWARD);
   db_arg_tensor(&a, dlogits);
   db_arg_tensor(&a, dlosses);
   db_arg_tensor(&a, probs);

@@ -2,6 +2,10 @@
  * supplied by the caller). Gradients flow to pred only. */
 #include "ops.h"
 
+/* Kernel handles (db_kernel_ref, runtime/db.h): resolved once per context. */
+static db_kernel_ref K_FORWARD = DB_KERNEL_REF("edm_mse", "weighted_mse_forward");
+static db_kernel_ref K_BACKWARD = DB_KERNEL_REF("edm_mse", "weighted_mse_backward");
+
 /* Element-kernel tile: a power of two <= min(n rounded up, ctx->wg). */
 static size_t elem_tile(db_ctx *ctx, int n) {
   size_t l = 1;
@@ -18,7 +22,7 @@ void weighted_mse_forward(db_ctx *ctx, db_tensor losses, db_tensor pred, db_tens
   db_check_numel(target, (size_t)N * D, op, "target");
   db_check_numel(weight, (size_t)N, op, "weight");
   size_t wg = db_row_group_size(ctx, D);
-  db_args a = db_args_begin(ctx, "edm_mse", "weighted_mse_forward");
+  db_args a = db_args_ref(ctx, &K_FORWARD);
   db_arg_tensor(&a, losses);
   db_arg_tensor(&a, pred);
   db_arg_tensor(&a, target);
@@ -39,7 +43,7 @@ void weighted_mse_backward(db_ctx *ctx, db_tensor dpred, db_tensor dlosses, db_t
   db_check_numel(weight, (size_t)N, op, "weight");
   size_t l0 = elem_tile(ctx, D), l1 = ctx->wg / l0 ? ctx->wg / l0 : 1;
   if (N > 0 && l1 > (size_t)N) l1 = (size_t)N;
-  db_args a = db_args_begin(ctx, "edm_mse", "weighted_mse_backward");
+  db_args a = db_args_ref(ctx, &K_BACKWARD);
   db_arg_tensor(&a, dpred);
   db_arg_tensor(&a, dlosses);
   db_arg_tensor(&a, pred);

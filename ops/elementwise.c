@@ -25,6 +25,10 @@ const char *elem_kernel(db_ctx *ctx, const char *base, char *buf, size_t n) {
   return buf;
 }
 
+db_args elem_args(db_ctx *ctx, elem_ref *r) {
+  return db_args_ref(ctx, elem_width(ctx) == 16 ? &r->w16 : &r->w4);
+}
+
 void elem_launch(db_args *a, size_t n) {
   size_t w = (size_t)elem_width(a->ctx);
   db_launch_1d(a, (n + w - 1) / w, 0);

@@ -3,6 +3,10 @@
  * gradient (nothing is read or written out of bounds). */
 #include "ops.h"
 
+/* Kernel handles (db_kernel_ref, runtime/db.h): resolved once per context. */
+static db_kernel_ref K_FORWARD = DB_KERNEL_REF("embedding", "embedding_forward");
+static db_kernel_ref K_BACKWARD = DB_KERNEL_REF("embedding", "embedding_backward");
+
 /* Vocabulary rows per work-group in the backward; see cl/embedding.cl. Each
  * group scans all N indices, so the scan costs ceil(V/B) * ceil(C/CT) * N
  * compares in all, while B bounds how many rows share one group's adds. */
@@ -28,7 +32,7 @@ void embedding_forward(db_ctx *ctx, db_tensor out, db_tensor idx, db_tensor tabl
   check_i32(idx, op, "idx");
   size_t l0 = elem_tile(ctx, C), l1 = ctx->wg / l0 ? ctx->wg / l0 : 1;
   if (N > 0 && l1 > (size_t)N) l1 = (size_t)N;
-  db_args a = db_args_begin(ctx, "embedding", "embedding_forward");
+  db_args a = db_args_ref(ctx, &K_FORWARD);
   db_arg_tensor(&a, out);
   db_arg_tensor(&a, idx);
   db_arg_tensor(&a, table);
@@ -54,7 +58,7 @@ void embedding_backward(db_ctx *ctx, db_tensor dtable, db_tensor dout, db_tensor
   size_t CT = L > 1 ? L : (size_t)C;
   size_t groups_c = ((size_t)C + CT - 1) / CT;
   size_t groups_v = ((size_t)V + EMB_ROWS_PER_GROUP - 1) / EMB_ROWS_PER_GROUP;
-  db_args a = db_args_begin(ctx, "embedding", "embedding_backward");
+  db_args a = db_args_ref(ctx, &K_BACKWARD);
   db_arg_tensor(&a, dtable);
   db_arg_tensor(&a, dout);
   db_arg_tensor(&a, idx);

@@ -2,6 +2,11 @@
  * W floats per work-item on a (chunks of C, rows) grid (ops/elementwise.c). */
 #include "ops.h"
 
+/* Kernel handles (db_kernel_ref, runtime/db.h): resolved once per context. */
+static elem_ref K_FORWARD = ELEM_REF("gated_residual", "gated_residual_forward");
+static elem_ref K_BACKWARD_XY = ELEM_REF("gated_residual", "gated_residual_backward_xy");
+static elem_ref K_BACKWARD_GATE = ELEM_REF("gated_residual", "gated_residual_backward_gate");
+
 static void check(const char *op, db_tensor a, db_tensor b, db_tensor c3, db_tensor mod, int gate_col, int B, int T,
                   int C, int ld, const char *an, const char *bn, const char *cn, const char *mn) {
   if (B <= 0 || T <= 0 || C <= 0) db_fail("%s: sizes must be positive, got B=%d T=%d C=%d", op, B, T, C);
@@ -16,8 +21,7 @@ static void check(const char *op, db_tensor a, db_tensor b, db_tensor c3, db_ten
 void gated_residual_forward(db_ctx *ctx, db_tensor out, db_tensor x, db_tensor y, db_tensor mod, int gate_col, int B,
                             int T, int C, int ld) {
   check("gated_residual_forward", out, x, y, mod, gate_col, B, T, C, ld, "out", "x", "y", "mod");
-  char name[64];
-  db_args a = db_args_begin(ctx, "gated_residual", elem_kernel(ctx, "gated_residual_forward", name, sizeof name));
+  db_args a = elem_args(ctx, &K_FORWARD);
   db_arg_tensor(&a, out);
   db_arg_tensor(&a, x);
   db_arg_tensor(&a, y);
@@ -36,8 +40,7 @@ void gated_residual_backward(db_ctx *ctx, db_tensor dx, db_tensor dy, db_tensor 
   check("gated_residual_backward", has_dx ? dx : dy, dy, dout, dmod, gate_col, B, T, C, ld, "dx", "dy", "dout", "dmod");
   db_check_numel(y, (size_t)B * T * C, "gated_residual_backward", "y");
   db_check_numel(mod, (size_t)B * ld, "gated_residual_backward", "mod");
-  char name[64];
-  db_args a = db_args_begin(ctx, "gated_residual", elem_kernel(ctx, "gated_residual_backward_xy", name, sizeof name));
+  db_args a = elem_args(ctx, &K_BACKWARD_XY);
   db_arg_tensor(&a, has_dx ? dx : dy);
   db_arg_tensor(&a, dy);
   db_arg_tensor(&a, dout);
@@ -49,7 +52,7 @@ void gated_residual_backward(db_ctx *ctx, db_tensor dx, db_tensor dy, db_tensor 
   db_arg_i32(&a, C);
   db_arg_i32(&a, ld);
   elem_launch_rows(&a, C, (size_t)B * T);
-  db_args r = db_args_begin(ctx, "gated_residual", elem_kernel(ctx, "gated_residual_backward_gate", name, sizeof name));
+  db_args r = elem_args(ctx, &K_BACKWARD_GATE);
   db_arg_tensor(&r, dmod);
   db_arg_tensor(&r, dout);
   db_arg_tensor(&r, y);

@@ -1,13 +1,17 @@
 /* LayerNorm without affine (DiT's AdaLN supplies scale and shift). */
 #include "ops.h"
 
+/* Kernel handles (db_kernel_ref, runtime/db.h): resolved once per context. */
+static db_kernel_ref K_FORWARD = DB_KERNEL_REF("layernorm", "layernorm_forward");
+static db_kernel_ref K_BACKWARD = DB_KERNEL_REF("layernorm", "layernorm_backward");
+
 void layernorm_forward(db_ctx *ctx, db_tensor out, db_tensor mean, db_tensor rstd, db_tensor inp, int N, int C,
                        float eps) {
   db_check_numel(out, (size_t)N * C, "layernorm_forward", "out");
   db_check_numel(mean, (size_t)N, "layernorm_forward", "mean");
   db_check_numel(rstd, (size_t)N, "layernorm_forward", "rstd");
   db_check_numel(inp, (size_t)N * C, "layernorm_forward", "inp");
-  db_args a = db_args_begin(ctx, "layernorm", "layernorm_forward");
+  db_args a = db_args_ref(ctx, &K_FORWARD);
   size_t wg = db_row_group_size_for(&a, C);
   db_arg_tensor(&a, out);
   db_arg_tensor(&a, mean);
@@ -26,7 +30,7 @@ void layernorm_backward(db_ctx *ctx, db_tensor dinp, db_tensor dout, db_tensor i
   db_check_numel(inp, (size_t)N * C, "layernorm_backward", "inp");
   db_check_numel(mean, (size_t)N, "layernorm_backward", "mean");
   db_check_numel(rstd, (size_t)N, "layernorm_backward", "rstd");
-  db_args a = db_args_begin(ctx, "layernorm", "layernorm_backward");
+  db_args a = db_args_ref(ctx, &K_BACKWARD);
   size_t wg = db_row_group_size_for(&a, C);
   db_arg_tensor(&a, dinp);
   db_arg_tensor(&a, dout);

@@ -5,6 +5,13 @@
  * row (GPUs; forced in tests with db_force_row_group_size). */
 #include "ops.h"
 
+/* Kernel handles (db_kernel_ref, runtime/db.h): resolved once per context. */
+static db_kernel_ref K_FORWARD_GROUP = DB_KERNEL_REF("layernorm_modulate", "layernorm_modulate_forward_group");
+static elem_ref K_FORWARD_ROWS = ELEM_REF("layernorm_modulate", "layernorm_modulate_forward");
+static db_kernel_ref K_BACKWARD_INP_GROUP = DB_KERNEL_REF("layernorm_modulate", "layernorm_modulate_backward_inp_group");
+static elem_ref K_BACKWARD_INP_ROWS = ELEM_REF("layernorm_modulate", "layernorm_modulate_backward_inp");
+static elem_ref K_BACKWARD_MOD = ELEM_REF("layernorm_modulate", "layernorm_modulate_backward_mod");
+
 static void check(const char *op, db_tensor a, db_tensor b, db_tensor mean, db_tensor rstd, db_tensor mod,
                   int shift_col, int scale_col, int B, int T, int C, int ld, const char *an, const char *bn) {
   if (B <= 0 || T <= 0 || C <= 0) db_fail("%s: sizes must be positive, got B=%d T=%d C=%d", op, B, T, C);
@@ -21,11 +28,9 @@ void layernorm_modulate_forward(db_ctx *ctx, db_tensor out, db_tensor mean, db_t
                                 db_tensor mod, int shift_col, int scale_col, int B, int T, int C, int ld,
                                 float eps) {
   check("layernorm_modulate_forward", out, inp, mean, rstd, mod, shift_col, scale_col, B, T, C, ld, "out", "inp");
-  db_args g = db_args_begin(ctx, "layernorm_modulate", "layernorm_modulate_forward_group");
+  db_args g = db_args_ref(ctx, &K_FORWARD_GROUP);
   size_t wg = db_row_group_size_for(&g, C);
-  char name[64];
-  db_args a = wg > 1 ? g
-                     : db_args_begin(ctx, "layernorm_modulate", elem_kernel(ctx, "layernorm_modulate_forward", name, sizeof name));
+  db_args a = wg > 1 ? g : elem_args(ctx, &K_FORWARD_ROWS);
   db_arg_tensor(&a, out);
   db_arg_tensor(&a, mean);
   db_arg_tensor(&a, rstd);
@@ -52,11 +57,9 @@ void layernorm_modulate_backward(db_ctx *ctx, db_tensor dinp, db_tensor dmod, db
   check(op, dinp, dout, mean, rstd, mod, shift_col, scale_col, B, T, C, ld, "dinp", "dout");
   db_check_numel(inp, (size_t)B * T * C, op, "inp");
   db_check_numel(dmod, (size_t)B * ld, op, "dmod");
-  db_args g = db_args_begin(ctx, "layernorm_modulate", "layernorm_modulate_backward_inp_group");
+  db_args g = db_args_ref(ctx, &K_BACKWARD_INP_GROUP);
   size_t wg = db_row_group_size_for(&g, C);
-  char name[64];
-  db_args a = wg > 1 ? g
-                     : db_args_begin(ctx, "layernorm_modulate", elem_kernel(ctx, "layernorm_modulate_backward_inp", name, sizeof name));
+  db_args a = wg > 1 ? g : elem_args(ctx, &K_BACKWARD_INP_ROWS);
   db_arg_tensor(&a, dinp);
   db_arg_tensor(&a, dout);
   db_arg_tensor(&a, inp);
@@ -73,7 +76,7 @@ void layernorm_modulate_backward(db_ctx *ctx, db_tensor dinp, db_tensor dmod, db
     db_launch_1d(&a, (size_t)B * T * wg, wg);
   } else
     db_launch_1d(&a, (size_t)B * T, 0);
-  db_args r = db_args_begin(ctx, "layernorm_modulate", elem_kernel(ctx, "layernorm_modulate_backward_mod", name, sizeof name));
+  db_args r = elem_args(ctx, &K_BACKWARD_MOD);
   db_arg_tensor(&r, dmod);
   db_arg_tensor(&r, dout);
   db_arg_tensor(&r, inp);

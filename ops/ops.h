@@ -110,7 +110,14 @@ void gated_residual_backward(db_ctx *ctx, db_tensor dx /* (B,T,C) */, db_tensor 
  * widths on any device), 0 restores the automatic choice. */
 void elem_force_width(int w);
 int elem_width(db_ctx *ctx);
-const char *elem_kernel(db_ctx *ctx, const char *base, char *buf, size_t n); /* "base_wW" */
+const char *elem_kernel(db_ctx *ctx, const char *base, char *buf, size_t n); /* "base_wW" (by-name callers) */
+/* Handles (db_kernel_ref) to both widths of one elementwise kernel, declared
+ * at file scope: static elem_ref K_FORWARD = ELEM_REF("gelu", "gelu_forward");
+ * (base must be a string literal). elem_args launches the width elem_width
+ * picks now, so elem_force_width still switches kernels between calls. */
+typedef struct { db_kernel_ref w4, w16; } elem_ref;
+#define ELEM_REF(file, base) {DB_KERNEL_REF(file, base "_w4"), DB_KERNEL_REF(file, base "_w16")}
+db_args elem_args(db_ctx *ctx, elem_ref *r);
 void elem_launch(db_args *a, size_t n);                /* ceil(n/W) work-items */
 void elem_launch_rows(db_args *a, int C, size_t rows); /* (ceil(C/W), rows) */
 

@@ -3,6 +3,10 @@
  * each backward is the other op's gather, accumulating. */
 #include "ops.h"
 
+/* Kernel handles (db_kernel_ref, runtime/db.h): resolved once per context. */
+static db_kernel_ref K_TO_TOKENS = DB_KERNEL_REF("patchify", "patch_to_tokens");
+static db_kernel_ref K_TO_IMAGE = DB_KERNEL_REF("patchify", "patch_to_image");
+
 static size_t check_dims(const char *op, int N, int Cin, int H, int W, int p) {
   if (N < 0 || Cin <= 0 || H <= 0 || W <= 0 || p <= 0)
     db_fail("%s: invalid sizes N=%d Cin=%d H=%d W=%d p=%d", op, N, Cin, H, W, p);
@@ -10,17 +14,17 @@ static size_t check_dims(const char *op, int N, int Cin, int H, int W, int p) {
   return (size_t)N * Cin * H * W;
 }
 
-/* kernel "patch_to_tokens" or "patch_to_image": one work-item per patch row
- * of p pixels, on a (W/p, N*Cin*H) grid. */
-static void launch(db_ctx *ctx, const char *kernel, db_tensor dst, db_tensor src, size_t total, int Cin, int H,
+/* kernel K_TO_TOKENS or K_TO_IMAGE: one work-item per patch row of p pixels,
+ * on a (W/p, N*Cin*H) grid. */
+static void launch(db_ctx *ctx, db_kernel_ref *kernel, db_tensor dst, db_tensor src, size_t total, int Cin, int H,
                    int W, int p, int acc) {
   size_t rows = total / (size_t)W, gw = (size_t)(W / p), l0 = 1;
   if (rows == 0) return;
-  if (rows > 0x7fffffff) db_fail("%s: %zu image rows exceed the kernel's int range", kernel, rows);
+  if (rows > 0x7fffffff) db_fail("%s: %zu image rows exceed the kernel's int range", kernel->name, rows);
   while (l0 * 2 <= ctx->wg && l0 < gw) l0 *= 2;
   size_t l1 = ctx->wg / l0;
   while (l1 > 1 && l1 / 2 >= rows) l1 /= 2;
-  db_args a = db_args_begin(ctx, "patchify", kernel);
+  db_args a = db_args_ref(ctx, kernel);
   db_arg_tensor(&a, dst);
   db_arg_tensor(&a, src);
   db_arg_i32(&a, (int)rows);
@@ -37,7 +41,7 @@ void patchify_forward(db_ctx *ctx, db_tensor out, db_tensor img, int N, int Cin,
   size_t n = check_dims(op, N, Cin, H, W, p);
   db_check_numel(out, n, op, "out");
   db_check_numel(img, n, op, "img");
-  launch(ctx, "patch_to_tokens", out, img, n, Cin, H, W, p, 0);
+  launch(ctx, &K_TO_TOKENS, out, img, n, Cin, H, W, p, 0);
 }
 
 void patchify_backward(db_ctx *ctx, db_tensor dimg, db_tensor dout, int N, int Cin, int H, int W, int p) {
@@ -45,7 +49,7 @@ void patchify_backward(db_ctx *ctx, db_tensor dimg, db_tensor dout, int N, int C
   size_t n = check_dims(op, N, Cin, H, W, p);
   db_check_numel(dimg, n, op, "dimg");
   db_check_numel(dout, n, op, "dout");
-  launch(ctx, "patch_to_image", dimg, dout, n, Cin, H, W, p, 1);
+  launch(ctx, &K_TO_IMAGE, dimg, dout, n, Cin, H, W, p, 1);
 }
 
 void unpatchify_forward(db_ctx *ctx, db_tensor img, db_tensor inp, int N, int Cin, int H, int W, int p) {
@@ -53,7 +57,7 @@ void unpatchify_forward(db_ctx *ctx, db_tensor img, db_tensor inp, int N, int Ci
   size_t n = check_dims(op, N, Cin, H, W, p);
   db_check_numel(img, n, op, "img");
   db_check_numel(inp, n, op, "inp");
-  launch(ctx, "patch_to_image", img, inp, n, Cin, H, W, p, 0);
+  launch(ctx, &K_TO_IMAGE, img, inp, n, Cin, H, W, p, 0);
 }
 
 void unpatchify_backward(db_ctx *ctx, db_tensor dinp, db_tensor dimg, int N, int Cin, int H, int W, int p) {
@@ -61,5 +65,5 @@ void unpatchify_backward(db_ctx *ctx, db_tensor dinp, db_tensor dimg, int N, int
   size_t n = check_dims(op, N, Cin, H, W, p);
   db_check_numel(dinp, n, op, "dinp");
   db_check_numel(dimg, n, op, "dimg");
-  launch(ctx, "patch_to_tokens", dinp, dimg, n, Cin, H, W, p, 1);
+  launch(ctx, &K_TO_TOKENS, dinp, dimg, n, Cin, H, W, p, 1);
 }

@@ -3,6 +3,10 @@
  * partials with a single work-group. No atomics, no host round trip. */
 #include "ops.h"
 
+/* Kernel handles (db_kernel_ref, runtime/db.h): resolved once per context. */
+static db_kernel_ref K_PARTIALS = DB_KERNEL_REF("reduce", "reduce_partials");
+static db_kernel_ref K_FINAL = DB_KERNEL_REF("reduce", "reduce_final");
+
 #define REDUCE_MAX_GROUPS 256
 
 /* Largest power of two <= the context's default work-group size and the
@@ -42,7 +46,7 @@ static db_tensor reduce_scratch(db_ctx *ctx, size_t n) {
 }
 
 static void reduce_run(db_ctx *ctx, db_tensor out, db_tensor inp, size_t n, int square, int add) {
-  db_args a = db_args_begin(ctx, "reduce", "reduce_partials");
+  db_args a = db_args_ref(ctx, &K_PARTIALS);
   size_t wg = reduce_group_size(&a);
   size_t groups = (n + wg - 1) / wg;
   if (groups > REDUCE_MAX_GROUPS) groups = REDUCE_MAX_GROUPS;
@@ -55,7 +59,7 @@ static void reduce_run(db_ctx *ctx, db_tensor out, db_tensor inp, size_t n, int 
   db_arg_local(&a, wg * sizeof(float));
   db_launch_1d(&a, groups * wg, wg);
 
-  db_args b = db_args_begin(ctx, "reduce", "reduce_final");
+  db_args b = db_args_ref(ctx, &K_FINAL);
   wg = reduce_group_size(&b);
   db_arg_tensor(&b, out);
   db_arg_tensor(&b, part);

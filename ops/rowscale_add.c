@@ -3,6 +3,10 @@
  * work-item on a (chunks of D, rows) grid (ops/elementwise.c). */
 #include "ops.h"
 
+/* Kernel handles (db_kernel_ref, runtime/db.h): resolved once per context. */
+static elem_ref K_FORWARD = ELEM_REF("rowscale_add", "rowscale_add_forward");
+static elem_ref K_BACKWARD = ELEM_REF("rowscale_add", "rowscale_add_backward");
+
 void rowscale_add_forward(db_ctx *ctx, db_tensor out, db_tensor a, db_tensor x, db_tensor b, db_tensor y, int N, int D) {
   const char *op = "rowscale_add_forward";
   db_check_numel(out, (size_t)N * D, op, "out");
@@ -13,8 +17,7 @@ void rowscale_add_forward(db_ctx *ctx, db_tensor out, db_tensor a, db_tensor x, 
     db_check_numel(a, (size_t)N, op, "a");
     db_check_numel(x, (size_t)N * D, op, "x");
   }
-  char name[64];
-  db_args k = db_args_begin(ctx, "rowscale_add", elem_kernel(ctx, "rowscale_add_forward", name, sizeof name));
+  db_args k = elem_args(ctx, &K_FORWARD);
   db_arg_tensor(&k, out);
   db_arg_tensor(&k, has_x ? a : b);
   db_arg_tensor(&k, has_x ? x : y);
@@ -34,8 +37,7 @@ void rowscale_add_backward(db_ctx *ctx, db_tensor dx, db_tensor dy, db_tensor do
   db_check_numel(dout, (size_t)N * D, op, "dout");
   if (has_dx) { db_check_numel(dx, (size_t)N * D, op, "dx"); db_check_numel(a, (size_t)N, op, "a"); }
   if (has_dy) { db_check_numel(dy, (size_t)N * D, op, "dy"); db_check_numel(b, (size_t)N, op, "b"); }
-  char name[64];
-  db_args k = db_args_begin(ctx, "rowscale_add", elem_kernel(ctx, "rowscale_add_backward", name, sizeof name));
+  db_args k = elem_args(ctx, &K_BACKWARD);
   db_arg_tensor(&k, has_dx ? dx : dy);
   db_arg_tensor(&k, has_dy ? dy : dx);
   db_arg_tensor(&k, dout);

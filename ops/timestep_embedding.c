@@ -3,6 +3,10 @@
 #include "ops.h"
 #include <math.h>
 
+/* Kernel handles (db_kernel_ref, runtime/db.h): resolved once per context. */
+static elem_ref K_FORWARD = ELEM_REF("timestep_embedding", "timestep_embedding_forward");
+static db_kernel_ref K_BACKWARD = DB_KERNEL_REF("timestep_embedding", "timestep_embedding_backward");
+
 static void check_args(const char *op, int N, int D, float max_period) {
   if (N < 0) db_fail("%s: invalid N=%d", op, N);
   if (D <= 0 || D % 2) db_fail("%s: D=%d must be even and positive (cos and sin halves)", op, D);
@@ -15,8 +19,7 @@ void timestep_embedding_forward(db_ctx *ctx, db_tensor out, db_tensor t, int N, 
   db_check_numel(out, (size_t)N * D, op, "out");
   db_check_numel(t, (size_t)N, op, "t");
   if (N == 0) return;
-  char name[64];
-  db_args a = db_args_begin(ctx, "timestep_embedding", elem_kernel(ctx, "timestep_embedding_forward", name, sizeof name));
+  db_args a = elem_args(ctx, &K_FORWARD);
   db_arg_tensor(&a, out);
   db_arg_tensor(&a, t);
   db_arg_i32(&a, N);
@@ -33,7 +36,7 @@ void timestep_embedding_backward(db_ctx *ctx, db_tensor dt, db_tensor dout, db_t
   db_check_numel(dout, (size_t)N * D, op, "dout");
   db_check_numel(t, (size_t)N, op, "t");
   size_t wg = db_row_group_size(ctx, D / 2);
-  db_args a = db_args_begin(ctx, "timestep_embedding", "timestep_embedding_backward");
+  db_args a = db_args_ref(ctx, &K_BACKWARD);
   db_arg_tensor(&a, dt);
   db_arg_tensor(&a, dout);
   db_arg_tensor(&a, t);
