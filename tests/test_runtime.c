@@ -1,6 +1,6 @@
 /* Runtime: device listing and selection errors, the program binary cache
  * (miss, hit, corrupt entry, disabled), missing kernels and build failures,
- * arenas and the live/peak byte counters. */
+ * kernel handles, arenas and the live/peak byte counters. */
 #include "harness.h"
 #include <dirent.h>
 #include <stdlib.h>
@@ -132,6 +132,101 @@ static void test_kernels(void) {
            "kernels: created once, the same object on every lookup", "different kernel objects");
 }
 
+/* Kernel handles (db_kernel_ref): one lookup per (handle, context), none on
+ * later gets or launches; a new context re-resolves (db_shutdown + db_init may
+ * hand out the same address, so handles compare context ids, not pointers);
+ * a bad name fails with the by-name path's message and leaves the handle
+ * unresolved. */
+static db_kernel_ref K_PROBE = DB_KERNEL_REF("silu", "silu_forward_w4");
+static db_kernel_ref K_MISSING = DB_KERNEL_REF("silu", "no_such_kernel");
+static db_kernel_ref K_NO_FILE = DB_KERNEL_REF("nope", "k");
+static elem_ref K_PROBE_W = ELEM_REF("silu", "silu_forward");
+
+static cl_context kernel_context(cl_kernel k) {
+  cl_context c = NULL;
+  CL_CHECK(clGetKernelInfo(k, CL_KERNEL_CONTEXT, sizeof c, &c, NULL));
+  return c;
+}
+static const char *kernel_fn(cl_kernel k, char *buf, size_t n) {
+  buf[0] = 0;
+  CL_CHECK(clGetKernelInfo(k, CL_KERNEL_FUNCTION_NAME, n, buf, NULL));
+  return buf;
+}
+
+static void expect_ref_errors(void) {
+  TH_EXPECT_ERROR("kernel handles: unknown kernel name, the by-name message",
+                  "kernel no_such_kernel not found in cl/silu.cl", db_kernel_ref_get(th_ctx, &K_MISSING));
+  TH_EXPECT_ERROR("kernel handles: a failed handle fails again (not a NULL kernel)",
+                  "kernel no_such_kernel not found in cl/silu.cl", db_args_ref(th_ctx, &K_MISSING));
+  TH_EXPECT_ERROR("kernel handles: unknown program", "no kernel source cl/nope.cl", db_kernel_ref_get(th_ctx, &K_NO_FILE));
+}
+
+static void test_kernel_refs(void) {
+  db_ctx *c = th_ctx;
+  long l0 = c->kernel_lookups;
+  cl_kernel k1 = db_kernel_ref_get(c, &K_PROBE);
+  long l1 = c->kernel_lookups;
+  cl_kernel k2 = db_kernel_ref_get(c, &K_PROBE);
+  db_args a = db_args_ref(c, &K_PROBE);
+  th_check(l1 == l0 + 1 && k1 && k2 == k1 && a.k == k1 && a.ctx == c && a.n == 0 && c->kernel_lookups == l1,
+           "kernel handles: the first get looks up once, a second get and db_args_ref look up nothing",
+           "lookups %ld -> %ld -> %ld, kernels %p %p %p", l0, l1, c->kernel_lookups, (void *)k1, (void *)k2,
+           (void *)a.k);
+  th_check(k1 == db_kernel(c, "silu", "silu_forward_w4"), "kernel handles: the same object as the by-name lookup",
+           "different kernel objects");
+
+  /* Ops launch through handles: once warm, no lookups at all. */
+  db_arena *ar = db_arena_new(c, "probe");
+  db_tensor r = db_new(ar, 1, 8, 0, 0, 0);
+  silu_works(c);
+  db_rng_uniform(c, r, 1, 0, 0.0f, 1.0f);
+  long warm = c->kernel_lookups;
+  int ok = silu_works(c);
+  db_rng_uniform(c, r, 1, 0, 0.0f, 1.0f);
+  db_finish(c);
+  db_arena_free(ar);
+  th_check(ok && c->kernel_lookups == warm, "kernel handles: warm ops (silu, rng) launch without a lookup",
+           "%ld lookups more", c->kernel_lookups - warm);
+
+  /* elem_args follows elem_force_width between calls. */
+  char n4[64], n16[64];
+  elem_force_width(16);
+  kernel_fn(elem_args(c, &K_PROBE_W).k, n16, sizeof n16);
+  elem_force_width(4);
+  kernel_fn(elem_args(c, &K_PROBE_W).k, n4, sizeof n4);
+  elem_force_width(0);
+  th_check(!strcmp(n16, "silu_forward_w16") && !strcmp(n4, "silu_forward_w4"),
+           "kernel handles: elem_args picks the forced width's kernel", "got %s and %s", n16, n4);
+
+  /* A second context resolves again; after its shutdown a new context (maybe
+   * at the same address) resolves again, never returning a released kernel. */
+  db_ctx *d = db_init(NULL);
+  cl_kernel kd = db_kernel_ref_get(d, &K_PROBE);
+  th_check(d->id != c->id && d->kernel_lookups == 1 && kd != k1 && kernel_context(kd) == d->context,
+           "kernel handles: another context resolves its own kernel", "ids %u %u, lookups %ld", c->id, d->id,
+           d->kernel_lookups);
+  unsigned old_id = d->id;
+  db_shutdown(d);
+  db_ctx *e = db_init(NULL);
+  cl_kernel ke = db_kernel_ref_get(e, &K_PROBE);
+  int works = silu_works(e); /* the ops' own handles re-resolve too */
+  th_check(e->id != old_id && e->kernel_lookups >= 1 && kernel_context(ke) == e->context && works,
+           "kernel handles: after db_shutdown + db_init the handle resolves in the new context",
+           "ids %u -> %u, lookups %ld, silu %s", old_id, e->id, e->kernel_lookups, works ? "ok" : "wrong");
+  long le = e->kernel_lookups;
+  th_check(db_kernel_ref_get(e, &K_PROBE) == ke && e->kernel_lookups == le,
+           "kernel handles: resolved once in the new context", "lookups %ld -> %ld", le, e->kernel_lookups);
+  db_shutdown(e);
+  l0 = c->kernel_lookups;
+  th_check(db_kernel_ref_get(c, &K_PROBE) == k1 && c->kernel_lookups == l0 + 1,
+           "kernel handles: back in the first context, one lookup finds its kernel again", "lookups %ld -> %ld", l0,
+           c->kernel_lookups);
+
+  expect_ref_errors();
+  th_check(K_MISSING.ctx_id == 0 && K_MISSING.k == NULL, "kernel handles: a failed lookup leaves the handle unresolved",
+           "ctx_id %u", K_MISSING.ctx_id);
+}
+
 static void test_arenas(void) {
   size_t live0 = db_live_bytes();
   db_reset_peak();
@@ -215,6 +310,7 @@ void tests_runtime(void) {
   test_host_allocation();
   test_devices();
   test_kernels();
+  test_kernel_refs();
   test_arenas();
   test_cache();
   test_row_group_size();
