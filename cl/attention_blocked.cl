@@ -98,15 +98,31 @@ float16 load_lanes(__global const float *x, int n) {
   return vload16(0, t);
 }
 
-// (B,T,ld) rows, head h of a section starting at src_off -> dst (B*NH, HS, tp);
-// grid (tp, B*NH*HS)
+// (B,T,ld) rows, head h of a section starting at src_off -> dst (B*NH, HS, tp).
+// A work-item moves 16 tokens x HS: reads each token's head row (contiguous),
+// writes 16 floats per d (one vector store); zeros past T. Grid tp/16 x B*NH.
 __kernel void attention_transpose_heads(__global float *dst, ulong dst_off, __global const float *src, ulong src_off,
                                         ulong ld, int B, int T, int NH, int tp) {
-  int j = get_global_id(0), d = (int)(get_global_id(1) % HS);
-  ulong bh = get_global_id(1) / HS;
-  if (j >= tp || bh >= (ulong)B * NH) return;
+  int j0 = get_global_id(0) * LANES;
+  ulong bh = get_global_id(1);
+  if (j0 >= tp || bh >= (ulong)B * NH) return;
   ulong b = bh / NH, h = bh % NH;
-  dst[dst_off + (bh * HS + d) * tp + j] = j < T ? src[src_off + (b * T + j) * ld + h * HS + d] : 0.0f;
+  __global const float *s = src + src_off + b * T * ld + h * HS;
+  __global float *o = dst + dst_off + bh * HS * tp + j0;
+  const int n = min(LANES, T - j0);
+  for (int d0 = 0; d0 < HS; d0 += 4) { // 4 rows of the output at a time: 16 x 4 block
+    float4 col[LANES];
+#pragma unroll
+    for (int l = 0; l < LANES; l++) col[l] = l < n ? vload4(0, s + (ulong)(j0 + l) * ld + d0) : (float4)(0.0f);
+    vstore16((float16)(col[0].x, col[1].x, col[2].x, col[3].x, col[4].x, col[5].x, col[6].x, col[7].x, col[8].x,
+                       col[9].x, col[10].x, col[11].x, col[12].x, col[13].x, col[14].x, col[15].x), 0, o + (ulong)d0 * tp);
+    vstore16((float16)(col[0].y, col[1].y, col[2].y, col[3].y, col[4].y, col[5].y, col[6].y, col[7].y, col[8].y,
+                       col[9].y, col[10].y, col[11].y, col[12].y, col[13].y, col[14].y, col[15].y), 0, o + (ulong)(d0 + 1) * tp);
+    vstore16((float16)(col[0].z, col[1].z, col[2].z, col[3].z, col[4].z, col[5].z, col[6].z, col[7].z, col[8].z,
+                       col[9].z, col[10].z, col[11].z, col[12].z, col[13].z, col[14].z, col[15].z), 0, o + (ulong)(d0 + 2) * tp);
+    vstore16((float16)(col[0].w, col[1].w, col[2].w, col[3].w, col[4].w, col[5].w, col[6].w, col[7].w, col[8].w,
+                       col[9].w, col[10].w, col[11].w, col[12].w, col[13].w, col[14].w, col[15].w), 0, o + (ulong)(d0 + 3) * tp);
+  }
 }
 
 // ---------------------------------------------------------------- forward

@@ -264,16 +264,18 @@ static void backward(classifier *c, clf_acts *a) {
   int B = a->B, C = g->width, T = c->T, P = c->P, N = B * T, L = g->depth, K = g->n_classes;
   db_zero(ctx, a->dlogits);
   crossentropy_backward(ctx, a->dlogits, a->dlosses, a->probs, a->labels, B, K);
-  db_zero(ctx, a->dfeat);
-  linear_backward(ctx, a->dfeat, gr[c->i_h_w], gr[c->i_h_b], a->dlogits, a->feat, p[c->i_h_w], B, C, K);
+  linear_backward(ctx, a->dfeat, gr[c->i_h_w], gr[c->i_h_b], a->dlogits, a->feat, p[c->i_h_w], B, C, K,
+                  LINEAR_DINP_SET);
   db_zero(ctx, a->dpooled);
   layernorm_backward(ctx, a->dpooled, a->dfeat, a->pooled, a->fmean, a->frstd, B, C);
   db_tensor dh = a->dh0, dprev = a->dh1;
-  db_zero(ctx, dh);
   if (g->pool)
     linear_backward(ctx, db_view(dh, 0, 2, (int[]){B, T * C}), gr[c->i_p_w], gr[c->i_p_b], a->dpooled,
-                    db_view(a->h[L], 0, 2, (int[]){B, T * C}), p[c->i_p_w], B, T * C, C);
-  else mean_tokens_backward(ctx, dh, a->dpooled, B, T, C);
+                    db_view(a->h[L], 0, 2, (int[]){B, T * C}), p[c->i_p_w], B, T * C, C, LINEAR_DINP_SET);
+  else {
+    db_zero(ctx, dh); /* mean_tokens_backward adds */
+    mean_tokens_backward(ctx, dh, a->dpooled, B, T, C);
+  }
   db_zero(ctx, a->dc); /* the conditioning is a constant: its gradient is discarded */
   for (int l = L - 1; l >= 0; l--) {
     dit_layer_params lp = layer_view(p, c->i_layer[l]), lg = layer_view(gr, c->i_layer[l]);
@@ -284,7 +286,7 @@ static void backward(classifier *c, clf_acts *a) {
     dprev = t;
   }
   /* positions are fixed and the images are data */
-  linear_backward(ctx, DB_NULL, gr[c->i_x_w], gr[c->i_x_b], dh, a->tokens, p[c->i_x_w], N, P, C);
+  linear_backward(ctx, DB_NULL, gr[c->i_x_w], gr[c->i_x_b], dh, a->tokens, p[c->i_x_w], N, P, C, LINEAR_DINP_SET);
 }
 
 static double mean_loss(classifier *c, clf_acts *a) {

@@ -210,15 +210,14 @@ void dit_block_backward(db_ctx *ctx, dit_block *b, dit_acts *a, const dit_inputs
   unpatchify_backward(ctx, a->dftok, a->dF, B, c->in_ch, c->img_h, c->img_w, c->patch);
   /* final layer, its LN and modulation recomputed */
   layernorm_modulate_forward(ctx, fm, a->fmean, a->frstd, a->h[L], a->fmod, 0, C, B, T, C, 2 * C, 1e-6f);
-  db_zero(ctx, dfm);
-  linear_backward(ctx, dfm, g[b->i_f_w], g[b->i_f_b], a->dftok, fm, p[b->i_f_w], N, C, P);
+  linear_backward(ctx, dfm, g[b->i_f_w], g[b->i_f_b], a->dftok, fm, p[b->i_f_w], N, C, P, LINEAR_DINP_SET);
   db_zero(ctx, a->dfmod);
   db_tensor dh = a->dh0, dprev = a->dh1;
   db_zero(ctx, dh);
   layernorm_modulate_backward(ctx, dh, a->dfmod, dfm, a->h[L], a->fmean, a->frstd, a->fmod, 0, C, B, T, C, 2 * C);
   db_zero(ctx, a->dc);
-  db_zero(ctx, a->dfcs);
-  linear_backward(ctx, a->dfcs, g[b->i_f_ada_w], g[b->i_f_ada_b], a->dfmod, a->fcs, p[b->i_f_ada_w], B, C, 2 * C);
+  linear_backward(ctx, a->dfcs, g[b->i_f_ada_w], g[b->i_f_ada_b], a->dfmod, a->fcs, p[b->i_f_ada_w], B, C, 2 * C,
+                  LINEAR_DINP_SET);
   silu_backward(ctx, a->dc, a->dfcs, a->c, (size_t)B * C);
   /* the layers, in reverse; dc accumulates every layer's conditioning gradient */
   for (int l = L - 1; l >= 0; l--) {
@@ -230,12 +229,12 @@ void dit_block_backward(db_ctx *ctx, dit_block *b, dit_acts *a, const dit_inputs
     dprev = t;
   }
   /* patch embedding (positions are fixed, the input is data) */
-  linear_backward(ctx, DB_NULL, g[b->i_x_w], g[b->i_x_b], dh, a->tokens, p[b->i_x_w], N, P, C);
+  linear_backward(ctx, DB_NULL, g[b->i_x_w], g[b->i_x_b], dh, a->tokens, p[b->i_x_w], N, P, C, LINEAR_DINP_SET);
   /* c = temb + yemb: both receive dc */
   embedding_backward(ctx, g[b->i_y], a->dc, in->labels, B, C, c->n_classes + 1);
-  db_zero(ctx, a->dths);
-  linear_backward(ctx, a->dths, g[b->i_t_w2], g[b->i_t_b2], a->dc, a->ths, p[b->i_t_w2], B, C, C);
+  linear_backward(ctx, a->dths, g[b->i_t_w2], g[b->i_t_b2], a->dc, a->ths, p[b->i_t_w2], B, C, C, LINEAR_DINP_SET);
   db_zero(ctx, a->dth);
   silu_backward(ctx, a->dth, a->dths, a->th, (size_t)B * C);
-  linear_backward(ctx, DB_NULL, g[b->i_t_w1], g[b->i_t_b1], a->dth, a->tfreq, p[b->i_t_w1], B, c->freq_dim, C);
+  linear_backward(ctx, DB_NULL, g[b->i_t_w1], g[b->i_t_b1], a->dth, a->tfreq, p[b->i_t_w1], B, c->freq_dim, C,
+                  LINEAR_DINP_SET);
 }

@@ -120,37 +120,35 @@ void dit_layer_backward(db_ctx *ctx, db_tensor dx, db_tensor dc, dit_layer_param
   /* fc2 = Linear(GELU(fc1 + b1)), GELU recomputed */
   db_tensor gelu = dit_ws_slice(w->big1, 0, 4, B, T, C), dfc1 = dit_ws_slice(w->big2, 0, 4, B, T, C);
   bias_gelu_forward(ctx, gelu, s->fc1, p->t[DIT_FC1_B], N, 4 * C);
-  db_zero(ctx, dfc1);
-  linear_backward(ctx, dfc1, g->t[DIT_FC2_W], g->t[DIT_FC2_B], dbranch, gelu, p->t[DIT_FC2_W], N, 4 * C, C);
+  linear_backward(ctx, dfc1, g->t[DIT_FC2_W], g->t[DIT_FC2_B], dbranch, gelu, p->t[DIT_FC2_W], N, 4 * C, C,
+                  LINEAR_DINP_SET);
   /* dfc1 becomes the gradient of fc1 + b1: linear_backward's dbias sums it */
   bias_gelu_backward_inplace(ctx, dfc1, s->fc1, p->t[DIT_FC1_B], N, 4 * C);
   /* fc1 = Linear(modulate(LN(x1))), both recomputed */
   db_tensor m = S1(1), dm = S1(3);
   layernorm_modulate_forward(ctx, m, s->mean2, s->rstd2, s->x1, s->mod, 3 * C, 4 * C, B, T, C, 6 * C, 1e-6f);
-  db_zero(ctx, dm);
-  linear_backward(ctx, dm, g->t[DIT_FC1_W], g->t[DIT_FC1_B], dfc1, m, p->t[DIT_FC1_W], N, C, 4 * C);
+  linear_backward(ctx, dm, g->t[DIT_FC1_W], g->t[DIT_FC1_B], dfc1, m, p->t[DIT_FC1_W], N, C, 4 * C, LINEAR_DINP_SET);
   layernorm_modulate_backward(ctx, dx1, dmod, dm, s->x1, s->mean2, s->rstd2, s->mod, 3 * C, 4 * C, B, T, C, 6 * C);
 
   /* x1 = x + g1 ⊙ proj */
   db_zero(ctx, dbranch);
   gated_residual_backward(ctx, dx, dbranch, dmod, dx1, s->proj, s->mod, 2 * C, B, T, C, 6 * C);
   db_tensor datty = S1(3), dqkv = dit_ws_slice(w->big1, 0, 3, B, T, C);
-  db_zero(ctx, datty);
-  linear_backward(ctx, datty, g->t[DIT_PROJ_W], g->t[DIT_PROJ_B], dbranch, s->atty, p->t[DIT_PROJ_W], N, C, C);
+  linear_backward(ctx, datty, g->t[DIT_PROJ_W], g->t[DIT_PROJ_B], dbranch, s->atty, p->t[DIT_PROJ_W], N, C, C,
+                  LINEAR_DINP_SET);
   db_zero(ctx, dqkv);
   attention_backward(ctx, dqkv, w->dsum, datty, s->atty, s->lse, s->qkv, DB_NULL, ATTN_BIDIRECTIONAL, B, T, C,
                      cfg.NH);
   m = S2(1);
   dm = S2(2);
   layernorm_modulate_forward(ctx, m, s->mean1, s->rstd1, x, s->mod, 0, C, B, T, C, 6 * C, 1e-6f);
-  db_zero(ctx, dm);
-  linear_backward(ctx, dm, g->t[DIT_QKV_W], g->t[DIT_QKV_B], dqkv, m, p->t[DIT_QKV_W], N, C, 3 * C);
+  linear_backward(ctx, dm, g->t[DIT_QKV_W], g->t[DIT_QKV_B], dqkv, m, p->t[DIT_QKV_W], N, C, 3 * C, LINEAR_DINP_SET);
   layernorm_modulate_backward(ctx, dx, dmod, dm, x, s->mean1, s->rstd1, s->mod, 0, C, B, T, C, 6 * C);
 #undef S1
 #undef S2
 
   /* mod = Linear(SiLU(c)) */
-  db_zero(ctx, dcsilu);
-  linear_backward(ctx, dcsilu, g->t[DIT_ADA_W], g->t[DIT_ADA_B], dmod, s->csilu, p->t[DIT_ADA_W], B, C, 6 * C);
+  linear_backward(ctx, dcsilu, g->t[DIT_ADA_W], g->t[DIT_ADA_B], dmod, s->csilu, p->t[DIT_ADA_W], B, C, 6 * C,
+                  LINEAR_DINP_SET);
   silu_backward(ctx, dc, dcsilu, c, (size_t)B * C);
 }

@@ -13,6 +13,8 @@
 
 #define ATTN_HS_MAX 128     /* HS_MAX in cl/attention.cl */
 #define ATTN_CPU_GROUP 8    /* rows per work-group of the *_rows kernels */
+#define BLOCKED_GROUP 1    /* work-items per group of the blocked kernels: explicit vectors, no
+                              * implicit vectorisation across items (as the GEMM's 1x1 groups) */
 #define ATTN_TILE_BYTES 16384 /* local memory for one group's tiles, at most */
 
 static size_t forced_group; /* attention_force_group_size; 0 = automatic */
@@ -141,7 +143,7 @@ static void transpose_heads(db_ctx *ctx, db_tensor dst, size_t dst_off, db_tenso
   db_arg_i32(&a, T);
   db_arg_i32(&a, NH);
   db_arg_i32(&a, tp);
-  db_launch_2d(&a, (size_t)tp, (size_t)B * NH * hs, 16, 1);
+  db_launch_2d(&a, (size_t)tp / 16, (size_t)B * NH, 1, 1);
 }
 
 static void blocked_tail_args(db_args *a, db_tensor mask, size_t ms, int mode, int B, int T, int C, int NH) {
@@ -168,7 +170,7 @@ static void forward_blocked(db_ctx *ctx, db_tensor out, db_tensor lse, db_tensor
   db_arg_tensor(&a, qkv);
   db_arg_tensor(&a, kt);
   blocked_tail_args(&a, mask, ms, mode, B, T, C, NH);
-  db_launch_1d(&a, (size_t)B * NH * ((T + rows - 1) / rows), ATTN_CPU_GROUP);
+  db_launch_1d(&a, (size_t)B * NH * ((T + rows - 1) / rows), BLOCKED_GROUP);
 }
 
 static void backward_blocked(db_ctx *ctx, db_tensor dqkv, db_tensor dsum, db_tensor dout, db_tensor lse, db_tensor qkv,
@@ -188,7 +190,7 @@ static void backward_blocked(db_ctx *ctx, db_tensor dqkv, db_tensor dsum, db_ten
     db_arg_tensor(&a, qkv);
     db_arg_tensor(&a, tr);
     blocked_tail_args(&a, mask, ms, mode, B, T, C, NH);
-    db_launch_1d(&a, (size_t)B * NH * ((T + rows - 1) / rows), ATTN_CPU_GROUP);
+    db_launch_1d(&a, (size_t)B * NH * ((T + rows - 1) / rows), BLOCKED_GROUP);
   }
 }
 

@@ -27,13 +27,16 @@ void linear_forward(db_ctx *ctx, db_tensor out, db_tensor inp, db_tensor weight,
 }
 
 void linear_backward(db_ctx *ctx, db_tensor dinp, db_tensor dweight, db_tensor dbias, db_tensor dout, db_tensor inp,
-                     db_tensor weight, int N, int IC, int OC) {
+                     db_tensor weight, int N, int IC, int OC, int dinp_mode) {
+  if (dinp_mode != LINEAR_DINP_ADD && dinp_mode != LINEAR_DINP_SET)
+    db_fail("linear_backward: dinp_mode %d is neither LINEAR_DINP_ADD nor LINEAR_DINP_SET", dinp_mode);
   check_shapes("linear_backward", dout, inp, weight, dbias, N, IC, OC, "dout", "inp");
   db_check_numel(dweight, (size_t)OC * IC, "linear_backward", "dweight");
   if (!db_is_null(dinp)) {
     db_check_numel(dinp, (size_t)N * IC, "linear_backward", "dinp");
-    /* dinp (N,IC) += dout (N,OC) @ W (OC,IC): beta = 1 keeps the += convention */
-    gemm(ctx, 0, 0, N, IC, OC, 1.0f, dout, OC, weight, IC, 1.0f, dinp, IC);
+    /* dinp (N,IC) (+)= dout (N,OC) @ W (OC,IC): beta = 1 adds, beta = 0 writes
+     * (never reading dinp, so the caller need not zero it first) */
+    gemm(ctx, 0, 0, N, IC, OC, 1.0f, dout, OC, weight, IC, dinp_mode == LINEAR_DINP_ADD ? 1.0f : 0.0f, dinp, IC);
   }
   /* dW (OC,IC) += dout^T (OC,N) @ inp (N,IC) */
   gemm(ctx, 1, 0, OC, IC, N, 1.0f, dout, OC, inp, IC, 1.0f, dweight, IC);

@@ -11,13 +11,16 @@
 #include "../runtime/db.h"
 
 /* linear.c: out = inp @ weight^T + bias, through gemm().
- * dinp += dout @ weight; dweight += dout^T @ inp (one GEMM over all N rows);
- * dbias += column sums of dout (gemm_colsum_acc). */
+ * dinp += dout @ weight (LINEAR_DINP_ADD) or dinp = dout @ weight
+ * (LINEAR_DINP_SET: dinp is written without being read, so a scratch buffer
+ * needs no zero fill first); dweight += dout^T @ inp (one GEMM over all N
+ * rows); dbias += column sums of dout (gemm_colsum_acc). */
+enum { LINEAR_DINP_ADD = 1, LINEAR_DINP_SET = 2 };
 void linear_forward(db_ctx *ctx, db_tensor out /* (N,OC) */, db_tensor inp /* (N,IC) */,
                     db_tensor weight /* (OC,IC) */, db_tensor bias /* (OC) or DB_NULL */, int N, int IC, int OC);
 void linear_backward(db_ctx *ctx, db_tensor dinp /* (N,IC) or DB_NULL */, db_tensor dweight /* (OC,IC) */,
                      db_tensor dbias /* (OC) or DB_NULL */, db_tensor dout /* (N,OC) */, db_tensor inp,
-                     db_tensor weight, int N, int IC, int OC);
+                     db_tensor weight, int N, int IC, int OC, int dinp_mode);
 
 /* runtime/program.c: runtime-owned device scratch `which` (0..3) of at least
  * n floats for ops that need temporary space (gemm: transposed B, CLBlast's

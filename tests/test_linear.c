@@ -1,5 +1,7 @@
 /* linear: out = inp W^T + b against a double reference, gradients of all three. */
 #include "harness.h"
+#include <math.h>
+#include <string.h>
 
 typedef struct { int N, IC, OC, bias; } lin_cfg;
 
@@ -34,7 +36,8 @@ static void dev_fwd(th_op *op, db_ctx *ctx, db_tensor *in, db_tensor *out) {
 static void dev_bwd(th_op *op, db_ctx *ctx, db_tensor *in, db_tensor *out, db_tensor *dout, db_tensor *din) {
   lin_cfg *c = op->cfg;
   (void)out;
-  linear_backward(ctx, din[0], din[1], c->bias ? din[2] : DB_NULL, dout[0], in[0], in[1], c->N, c->IC, c->OC);
+  linear_backward(ctx, din[0], din[1], c->bias ? din[2] : DB_NULL, dout[0], in[0], in[1], c->N, c->IC, c->OC,
+                  LINEAR_DINP_ADD);
 }
 
 static void run(int N, int IC, int OC, int bias) {
@@ -54,6 +57,38 @@ static void run(int N, int IC, int OC, int bias) {
   th_run_op(&op);
 }
 
+/* LINEAR_DINP_SET writes dinp without reading it: a dinp full of NaN comes
+ * out equal, bit for bit, to LINEAR_DINP_ADD's onto zeros (same GEMM, beta 0
+ * vs 1 onto 0); the weight gradient still accumulates. */
+static void check_dinp_set(int N, int IC, int OC) {
+  db_arena *a = db_arena_new(th_ctx, "linear dinp set");
+  size_t ni = (size_t)N * IC, no = (size_t)N * OC, nw = (size_t)OC * IC;
+  db_tensor x = db_new(a, 1, (int)ni, 0, 0, 0), w = db_new(a, 1, (int)nw, 0, 0, 0), dy = db_new(a, 1, (int)no, 0, 0, 0);
+  db_tensor d_set = db_new(a, 1, (int)ni, 0, 0, 0), d_add = db_new(a, 1, (int)ni, 0, 0, 0);
+  db_tensor dw_set = db_new(a, 1, (int)nw, 0, 0, 0), dw_add = db_new(a, 1, (int)nw, 0, 0, 0);
+  db_rng_uniform(th_ctx, x, 1, 0, -1, 1);
+  db_rng_uniform(th_ctx, w, 2, 0, -1, 1);
+  db_rng_uniform(th_ctx, dy, 3, 0, -1, 1);
+  db_fill(th_ctx, d_set, NAN);
+  db_zero(th_ctx, d_add);
+  db_fill(th_ctx, dw_set, 0.5f);
+  db_fill(th_ctx, dw_add, 0.5f);
+  linear_backward(th_ctx, d_set, dw_set, DB_NULL, dy, x, w, N, IC, OC, LINEAR_DINP_SET);
+  linear_backward(th_ctx, d_add, dw_add, DB_NULL, dy, x, w, N, IC, OC, LINEAR_DINP_ADD);
+  float *s = db_malloc(ni * sizeof *s), *r = db_malloc(ni * sizeof *r);
+  float *ws = db_malloc(nw * sizeof *ws), *wr = db_malloc(nw * sizeof *wr);
+  db_download(th_ctx, d_set, s);
+  db_download(th_ctx, d_add, r);
+  db_download(th_ctx, dw_set, ws);
+  db_download(th_ctx, dw_add, wr);
+  int same = !memcmp(s, r, ni * sizeof *s) && !memcmp(ws, wr, nw * sizeof *ws), nonzero = 0;
+  for (size_t i = 0; i < ni; i++) nonzero |= r[i] != 0.0f;
+  th_check(same && nonzero, "linear_backward LINEAR_DINP_SET overwrites a NaN dinp, equal to ADD onto zeros",
+           "N=%d IC=%d OC=%d: %s", N, IC, OC, same ? "all zero" : "differs");
+  free(s); free(r); free(ws); free(wr);
+  db_arena_free(a);
+}
+
 void tests_linear(void) {
   static const int widths[] = {4, 16}; /* the bias kernel's GPU and CPU vector widths */
   for (int w = 0; w < 2; w++) {
@@ -65,6 +100,13 @@ void tests_linear(void) {
     run(392, 64, 130, 1); /* weight gradient over many rows; the bias gradient in row chunks */
   }
   elem_force_width(0);
+  check_dinp_set(7, 33, 5);
+  check_dinp_set(197, 64, 130);
+  TH_EXPECT_ERROR("linear_backward rejects an unknown dinp mode", "linear_backward: dinp_mode 0", {
+    db_arena *a = db_arena_new(th_ctx, "bad");
+    db_tensor x = db_new(a, 2, 4, 8, 0, 0), w = db_new(a, 2, 3, 8, 0, 0), y = db_new(a, 2, 4, 3, 0, 0);
+    linear_backward(th_ctx, x, w, DB_NULL, y, x, w, 4, 8, 3, 0);
+  });
   TH_EXPECT_ERROR("linear rejects a wrong-sized weight", "linear_forward: argument weight", {
     db_arena *a = db_arena_new(th_ctx, "bad");
     db_tensor x = db_new(a, 2, 4, 8, 0, 0), w = db_new(a, 2, 3, 7, 0, 0), y = db_new(a, 2, 4, 3, 0, 0);
