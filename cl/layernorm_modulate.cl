@@ -8,8 +8,21 @@
 // one row per work-item and walk it in W-wide chunks (a scalar loop for the
 // rest); the dmod kernel takes a W-wide chunk of channels of one sample.
 
-float lnm_hsum4(float4 v) { return (v.s0 + v.s1) + (v.s2 + v.s3); }
-float lnm_hsum16(float16 v) { return lnm_hsum4(v.lo.lo) + lnm_hsum4(v.lo.hi) + lnm_hsum4(v.hi.lo) + lnm_hsum4(v.hi.hi); }
+// Horizontal sums: (s0 + s1) + (s2 + s3) for 4 lanes; for 16, the sums of
+// its four quarters so formed, added left to right. Not written lane by lane
+// (v.s0 + v.s1 ...): LLVM turns that into a shufflevector with undef mask
+// lanes, on which Oclgrind 21.10's --uninitialized checker crashes, and sums
+// of shuffled upper lanes of a float16 get false "uninitialized" reports
+// from it (tests/oclgrind/shuffle_undef_repro.c). An even/odd pair add and
+// dot(t, 1), which is exactly t.x + t.y (x * 1 is exact), and the quarters
+// read back from a private copy avoid both: same sums, bit for bit, on every
+// device; once per row, so no measurable cost.
+float lnm_hsum4(float4 v) { return dot(v.even + v.odd, (float2)(1.0f)); }
+float lnm_hsum16(float16 v) {
+  float t[16];
+  vstore16(v, 0, t);
+  return lnm_hsum4(vload4(0, t)) + lnm_hsum4(vload4(1, t)) + lnm_hsum4(vload4(2, t)) + lnm_hsum4(vload4(3, t));
+}
 
 #define LNM_KERNELS(W)                                                                                       \
   __kernel void layernorm_modulate_forward_w##W(__global float *out, ulong out_off, __global float *mean,   \
