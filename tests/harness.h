@@ -72,6 +72,11 @@ double th_rel_err_d(const double *a, const double *ref, size_t n);
 void th_rand(double *x, size_t n, uint64_t seed, double lo, double hi);
 /* A float32 tensor with guard regions; for tests that build tensors by hand. */
 db_tensor th_tensor(db_arena *a, size_t n);
+/* A one-element float tensor for an op that db_zero/db_fill-s it before a
+ * kernel reads it (global_norm_squared's normsq): a th_tensor, except on
+ * Oclgrind (unguarded, alone in its buffer: harness.c says why). */
+db_tensor th_scalar(db_arena *a);
+/* The guards of a th_tensor (or a th_scalar) are intact. */
 int th_guards_ok(db_tensor t);
 /* Uploads n elements (4 bytes each, float or int32) into a th_tensor together
  * with its guards, in one write of the whole buffer (why: harness.c). */

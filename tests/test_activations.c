@@ -90,8 +90,8 @@ static void inplace_check(void) {
     for (int i = 0; i < n; i++) { xf[i] = (float)x[i]; df[i] = (float)d[i]; }
     db_arena *a = db_arena_new(th_ctx, "gelu inplace");
     db_tensor tx = th_tensor(a, (size_t)n), td = th_tensor(a, (size_t)n);
-    db_upload(th_ctx, tx, xf);
-    db_upload(th_ctx, td, df);
+    th_upload(tx, xf);
+    th_upload(td, df);
     gelu_backward_inplace(th_ctx, td, tx, (size_t)n);
     db_download(th_ctx, td, df);
     double e = th_rel_err(df, want, (size_t)n);

@@ -74,9 +74,9 @@ static void inplace_check(int N, int C) {
   for (int j = 0; j < C; j++) bf[j] = (float)b[j];
   db_arena *a = db_arena_new(th_ctx, "bias_gelu inplace");
   db_tensor tx = th_tensor(a, n), td = th_tensor(a, n), tb = th_tensor(a, (size_t)C);
-  db_upload(th_ctx, tx, xf);
-  db_upload(th_ctx, td, df);
-  db_upload(th_ctx, tb, bf);
+  th_upload(tx, xf);
+  th_upload(td, df);
+  th_upload(tb, bf);
   bias_gelu_backward_inplace(th_ctx, td, tx, tb, N, C);
   db_download(th_ctx, td, df);
   double e = th_rel_err(df, want, n);

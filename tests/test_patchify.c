@@ -89,7 +89,7 @@ static void round_trip(int N, int Cin, int H, int W, int p) {
   float *img = db_malloc(n * sizeof *img), *tok = db_malloc(n * sizeof *tok), *back = db_malloc(n * sizeof *back);
   db_rng_normal_host(img, n, 42, 0);
   db_tensor tx = th_tensor(a, n), tt = th_tensor(a, n), ty = th_tensor(a, n);
-  db_upload(th_ctx, tx, img);
+  th_upload(tx, img);
   patchify_forward(th_ctx, tt, tx, N, Cin, H, W, p);
   unpatchify_forward(th_ctx, ty, tt, N, Cin, H, W, p);
   db_download(th_ctx, tt, tok);
