@@ -10,6 +10,7 @@
 #include "ops.h"
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 #define ATTN_HS_MAX 128     /* HS_MAX in cl/attention.cl */
 #define ATTN_CPU_GROUP 8    /* rows per work-group of the *_rows kernels */
@@ -18,6 +19,13 @@
 #define ATTN_TILE_BYTES 16384 /* local memory for one group's tiles, at most */
 
 static size_t forced_group; /* attention_force_group_size; 0 = automatic */
+
+static db_kernel_ref K_FORWARD[2] = {DB_KERNEL_REF("attention", "attention_forward_rows"),
+                                     DB_KERNEL_REF("attention", "attention_forward_tiled")};
+static db_kernel_ref K_BACKWARD_DSUM = DB_KERNEL_REF("attention", "attention_backward_dsum");
+static db_kernel_ref K_BACKWARD[2][2] = { /* [dq, dkv][rows, tiled] */
+    {DB_KERNEL_REF("attention", "attention_backward_dq_rows"), DB_KERNEL_REF("attention", "attention_backward_dq_tiled")},
+    {DB_KERNEL_REF("attention", "attention_backward_dkv_rows"), DB_KERNEL_REF("attention", "attention_backward_dkv_tiled")}};
 
 size_t attention_force_group_size(size_t n) {
   size_t prev = forced_group;
@@ -57,7 +65,7 @@ typedef struct { int tiled, blocked; size_t wg; int tk; } attn_launch;
 
 static int blocked_fits(int hs) { return hs % 4 == 0; }
 
-static attn_launch pick_launch(db_ctx *ctx, const char *kernel_tiled, int T, int hs, int tile_row_floats) {
+static attn_launch pick_launch(db_ctx *ctx, db_kernel_ref *tiled, int T, int hs, int tile_row_floats) {
   attn_launch L = {0, 0, ATTN_CPU_GROUP, 0};
   if (forced_group == ATTN_BLOCKED_PATH || (!forced_group && ctx->row_wg == 1)) {
     L.blocked = blocked_fits(hs);
@@ -66,12 +74,12 @@ static attn_launch pick_launch(db_ctx *ctx, const char *kernel_tiled, int T, int
   size_t wg = forced_group ? forced_group : db_row_group_size(ctx, T);
   if (wg == 1) return L; /* the rows path */
   size_t kmax = 0;
-  CL_CHECK(clGetKernelWorkGroupInfo(db_kernel(ctx, "attention", kernel_tiled), ctx->dev.device,
+  CL_CHECK(clGetKernelWorkGroupInfo(db_kernel_ref_get(ctx, tiled), ctx->dev.device,
                                     CL_KERNEL_WORK_GROUP_SIZE, sizeof kmax, &kmax, NULL));
   if (wg > kmax) {
     if (forced_group)
       db_fail("attention: work-group size %zu exceeds kernel %s's maximum %zu (CL_KERNEL_WORK_GROUP_SIZE)", wg,
-              kernel_tiled, kmax);
+              tiled->name, kmax);
     while (wg > kmax) wg /= 2;
   }
   size_t budget = ctx->dev.local_mem / 2 < ATTN_TILE_BYTES ? ctx->dev.local_mem / 2 : ATTN_TILE_BYTES;
@@ -116,11 +124,27 @@ static void launch_rows(db_args *a, attn_launch L, int B, int T, int NH, int hs,
 /* ---- the blocked CPU path (cl/attention_blocked.cl) */
 /* QB queries (KB keys) per work-item: as many accumulator rows as fit the
  * registers (32 zmm) beside the score chains. */
-static cl_kernel blocked_kernel(db_ctx *ctx, const char *name, int hs) {
+enum { BK_TRANSPOSE, BK_FORWARD, BK_DQ, BK_DKV, BK_COUNT };
+static const char *const BK_NAMES[BK_COUNT] = {"attention_transpose_heads", "attention_forward_blocked",
+                                               "attention_backward_dq_blocked", "attention_backward_dkv_blocked"};
+/* Handles per head size met (a model has one), in a fixed table so their
+ * option strings never move; past it, the lookup by name. */
+#define BLOCKED_HEAD_SIZES 8
+static struct { int hs; char opts[64]; db_kernel_ref k[BK_COUNT]; } blk[BLOCKED_HEAD_SIZES];
+static int n_blk;
+
+static cl_kernel blocked_kernel(db_ctx *ctx, int which, int hs) {
+  for (int i = 0; i < n_blk; i++)
+    if (blk[i].hs == hs) return db_kernel_ref_get(ctx, &blk[i].k[which]);
   int vd = hs % 16 == 0 ? 16 : hs % 8 == 0 ? 8 : 4, qb = hs <= 64 ? 4 : 2, kb = hs <= 64 ? 2 : 1;
   char opts[64];
   snprintf(opts, sizeof opts, "-DHS=%d -DVD=%d -DQB=%d -DKB=%d", hs, vd, qb, kb);
-  return db_kernel_opts(ctx, "attention_blocked", name, opts);
+  if (n_blk == BLOCKED_HEAD_SIZES) return db_kernel_opts(ctx, "attention_blocked", BK_NAMES[which], opts);
+  blk[n_blk].hs = hs;
+  memcpy(blk[n_blk].opts, opts, sizeof opts);
+  for (int k = 0; k < BK_COUNT; k++)
+    blk[n_blk].k[k] = (db_kernel_ref)DB_KERNEL_REF_OPTS("attention_blocked", BK_NAMES[k], blk[n_blk].opts);
+  return db_kernel_ref_get(ctx, &blk[n_blk++].k[which]);
 }
 static int blocked_rows_per_item(int hs, int keys) { return keys ? (hs <= 64 ? 2 : 1) : (hs <= 64 ? 4 : 2); }
 static int padded_tokens(int T) { return (T + 15) / 16 * 16; }
@@ -135,7 +159,7 @@ static db_tensor from_offset(db_tensor t, size_t off) {
 static void transpose_heads(db_ctx *ctx, db_tensor dst, size_t dst_off, db_tensor src, size_t src_off, size_t ld, int B,
                             int T, int NH, int hs) {
   int tp = padded_tokens(T);
-  db_args a = {ctx, blocked_kernel(ctx, "attention_transpose_heads", hs), 0};
+  db_args a = {ctx, blocked_kernel(ctx, BK_TRANSPOSE, hs), 0};
   db_arg_tensor(&a, from_offset(dst, dst_off));
   db_arg_tensor(&a, from_offset(src, src_off));
   db_arg_u64(&a, ld);
@@ -164,7 +188,7 @@ static void forward_blocked(db_ctx *ctx, db_tensor out, db_tensor lse, db_tensor
   size_t sec = (size_t)B * C * padded_tokens(T);
   db_tensor kt = db_workspace(ctx, 0, sec); /* K transposed */
   transpose_heads(ctx, kt, 0, qkv, C, 3 * (size_t)C, B, T, NH, hs);
-  db_args a = {ctx, blocked_kernel(ctx, "attention_forward_blocked", hs), 0};
+  db_args a = {ctx, blocked_kernel(ctx, BK_FORWARD, hs), 0};
   db_arg_tensor(&a, out);
   db_arg_tensor(&a, lse);
   db_arg_tensor(&a, qkv);
@@ -182,7 +206,7 @@ static void backward_blocked(db_ctx *ctx, db_tensor dqkv, db_tensor dsum, db_ten
   transpose_heads(ctx, tr, 3 * sec, dout, 0, (size_t)C, B, T, NH, hs);
   for (int k = 0; k < 2; k++) { /* k = 0: dq per query rows; 1: dk, dv per key rows */
     int rows = blocked_rows_per_item(hs, k);
-    db_args a = {ctx, blocked_kernel(ctx, k ? "attention_backward_dkv_blocked" : "attention_backward_dq_blocked", hs), 0};
+    db_args a = {ctx, blocked_kernel(ctx, k ? BK_DKV : BK_DQ, hs), 0};
     db_arg_tensor(&a, dqkv);
     db_arg_tensor(&a, dout);
     db_arg_tensor(&a, lse);
@@ -203,12 +227,12 @@ void attention_forward(db_ctx *ctx, db_tensor out, db_tensor lse, db_tensor qkv,
   db_check_numel(lse, BT * NH, op, "lse");
   db_check_numel(qkv, BT * 3 * C, op, "qkv");
   size_t ms = mask_stride(op, mask, mode, B, T);
-  attn_launch L = pick_launch(ctx, "attention_forward_tiled", T, hs, 2 * hs);
+  attn_launch L = pick_launch(ctx, &K_FORWARD[1], T, hs, 2 * hs);
   if (L.blocked) {
     forward_blocked(ctx, out, lse, qkv, mask, ms, mode, B, T, C, NH);
     return;
   }
-  db_args a = db_args_begin(ctx, "attention", L.tiled ? "attention_forward_tiled" : "attention_forward_rows");
+  db_args a = db_args_ref(ctx, &K_FORWARD[L.tiled]);
   db_arg_tensor(&a, out);
   db_arg_tensor(&a, lse);
   common_args(&a, qkv, mask, ms, mode, B, T, C, NH);
@@ -229,7 +253,7 @@ void attention_backward(db_ctx *ctx, db_tensor dqkv, db_tensor dsum, db_tensor d
   size_t ms = mask_stride(op, mask, mode, B, T);
 
   /* D = rowsum(dout * out), per head */
-  db_args a = db_args_begin(ctx, "attention", "attention_backward_dsum");
+  db_args a = db_args_ref(ctx, &K_BACKWARD_DSUM);
   db_arg_tensor(&a, dsum);
   db_arg_tensor(&a, dout);
   db_arg_tensor(&a, out);
@@ -239,15 +263,13 @@ void attention_backward(db_ctx *ctx, db_tensor dqkv, db_tensor dsum, db_tensor d
   db_arg_i32(&a, NH);
   db_launch_1d(&a, BT * NH, 0);
 
-  if (pick_launch(ctx, "attention_backward_dq_tiled", T, hs, 2 * hs).blocked) {
+  if (pick_launch(ctx, &K_BACKWARD[0][1], T, hs, 2 * hs).blocked) {
     backward_blocked(ctx, dqkv, dsum, dout, lse, qkv, mask, ms, mode, B, T, C, NH);
     return;
   }
-  static const char *const kernels[2][2] = {{"attention_backward_dq_rows", "attention_backward_dq_tiled"},
-                                            {"attention_backward_dkv_rows", "attention_backward_dkv_tiled"}};
   for (int k = 0; k < 2; k++) { /* k = 0: dq per query row; 1: dk, dv per key row */
-    attn_launch L = pick_launch(ctx, kernels[k][1], T, hs, 2 * hs + (k ? 2 : 0));
-    a = db_args_begin(ctx, "attention", kernels[k][L.tiled]);
+    attn_launch L = pick_launch(ctx, &K_BACKWARD[k][1], T, hs, 2 * hs + (k ? 2 : 0));
+    a = db_args_ref(ctx, &K_BACKWARD[k][L.tiled]);
     db_arg_tensor(&a, dqkv);
     db_arg_tensor(&a, dout);
     db_arg_tensor(&a, lse);

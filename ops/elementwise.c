@@ -20,10 +20,6 @@ int elem_width(db_ctx *ctx) {
   return (ctx->dev.type & CL_DEVICE_TYPE_CPU) ? 16 : 4;
 }
 
-const char *elem_kernel(db_ctx *ctx, const char *base, char *buf, size_t n) {
-  snprintf(buf, n, "%s_w%d", base, elem_width(ctx));
-  return buf;
-}
 
 db_args elem_args(db_ctx *ctx, elem_ref *r) {
   return db_args_ref(ctx, elem_width(ctx) == 16 ? &r->w16 : &r->w4);

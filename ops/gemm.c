@@ -17,6 +17,12 @@
 #include <string.h>
 #include <sys/stat.h>
 
+static db_kernel_ref K_TRANSPOSE = DB_KERNEL_REF("gemm", "gemm_transpose");
+static db_kernel_ref K_SUM_PARTIALS = DB_KERNEL_REF("gemm", "gemm_sum_partials");
+static db_kernel_ref K_COLSUM = DB_KERNEL_REF("gemm", "gemm_colsum");
+static db_kernel_ref K_COLSUM_PARTIAL = DB_KERNEL_REF("gemm", "gemm_colsum_partial");
+static db_kernel_ref K_COLSUM_FINISH = DB_KERNEL_REF("gemm", "gemm_colsum_finish");
+
 /* ---------------------------------------------------------------- configurations */
 int gemm_config_parse(const char *s, gemm_config *c) {
   memset(c, 0, sizeof *c);
@@ -237,7 +243,7 @@ static void enqueue_3d(db_ctx *ctx, cl_kernel k, const size_t *global, const siz
  * kernel reads B along rows. */
 static db_tensor transpose_b(db_ctx *ctx, db_tensor B, int ldb, size_t sb, int N, int K, int batch) {
   db_tensor t = db_workspace(ctx, 0, (size_t)K * N * batch);
-  cl_kernel k = db_kernel(ctx, "gemm", "gemm_transpose");
+  cl_kernel k = db_kernel_ref_get(ctx, &K_TRANSPOSE);
   cl_ulong t_off = db_eoff(t), b_off = db_eoff(B), t_stride = (cl_ulong)K * N, b_stride = sb;
   cl_int ld_out = N, ld_in = ldb, rows = N, cols = K;
   set_arg(k, 0, sizeof(cl_mem), &t.mem); set_arg(k, 1, 8, &t_off); set_arg(k, 2, 4, &ld_out); set_arg(k, 3, 8, &t_stride);
@@ -250,6 +256,27 @@ static db_tensor transpose_b(db_ctx *ctx, db_tensor B, int ldb, size_t sb, int N
   return t;
 }
 
+/* One handle per (configuration, transpose of A) met, in a fixed table so
+ * that the handles' option strings never move; the handles rebind per
+ * context by themselves. A full table (more configurations than the tuner
+ * has) falls back to the lookup by name. */
+#define OWN_KERNELS 48
+static struct { gemm_config c; int ta; char opts[256]; db_kernel_ref k; } own[OWN_KERNELS];
+static int n_own;
+
+static cl_kernel own_kernel(db_ctx *ctx, const gemm_config *c, int ta) {
+  for (int i = 0; i < n_own; i++)
+    if (own[i].ta == ta && !memcmp(&own[i].c, c, sizeof *c)) return db_kernel_ref_get(ctx, &own[i].k);
+  char opts[256];
+  build_options(c, ta, opts, sizeof opts);
+  if (n_own == OWN_KERNELS) return db_kernel_opts(ctx, "gemm", "gemm", opts);
+  own[n_own].c = *c;
+  own[n_own].ta = ta;
+  memcpy(own[n_own].opts, opts, sizeof opts);
+  own[n_own].k = (db_kernel_ref)DB_KERNEL_REF_OPTS("gemm", "gemm", own[n_own].opts);
+  return db_kernel_ref_get(ctx, &own[n_own++].k);
+}
+
 static void run_own(db_ctx *ctx, const gemm_config *c, int ta, int tb, int M, int N, int K, float alpha, db_tensor A,
                     int lda, size_t sa, db_tensor B, int ldb, size_t sb, float beta, db_tensor C, int ldc, size_t sc,
                     int batch) {
@@ -258,9 +285,7 @@ static void run_own(db_ctx *ctx, const gemm_config *c, int ta, int tb, int M, in
     ldb = N;
     sb = (size_t)K * N;
   }
-  char opts[256];
-  build_options(c, ta, opts, sizeof opts);
-  cl_kernel k = db_kernel_opts(ctx, "gemm", "gemm", opts);
+  cl_kernel k = own_kernel(ctx, c, ta);
   cl_ulong a_off = db_eoff(A), b_off = db_eoff(B), c_off = db_eoff(C), a_st = sa, b_st = sb, c_st = sc;
   set_arg(k, 0, 4, &M); set_arg(k, 1, 4, &N); set_arg(k, 2, 4, &K); set_arg(k, 3, 4, &alpha); set_arg(k, 4, 4, &beta);
   set_arg(k, 5, sizeof(cl_mem), &A.mem); set_arg(k, 6, 8, &a_off); set_arg(k, 7, 4, &lda); set_arg(k, 8, 8, &a_st);
@@ -293,7 +318,7 @@ static void run_own_split_k(db_ctx *ctx, const gemm_config *c, int ta, int tb, i
     sh[0] = (int)mn; db_tensor Wt = db_view(W, mn * S, 1, sh);
     run_own(ctx, c, ta, tb, M, N, rem, 1.0f, At, lda, 0, Bt, ldb, 0, 0.0f, Wt, N, 0, 1);
   }
-  db_args a = {ctx, db_kernel(ctx, "gemm", "gemm_sum_partials"), 0};
+  db_args a = db_args_ref(ctx, &K_SUM_PARTIALS);
   db_arg_tensor(&a, C);
   db_arg_i32(&a, ldc);
   db_arg_tensor(&a, W);
@@ -377,7 +402,7 @@ void gemm_colsum_acc(db_ctx *ctx, db_tensor sums, db_tensor X, int rows, int N, 
   check_operand(X, rows, N, ld, 1, 0, "X");
   db_check_numel(sums, (size_t)N, "gemm_colsum", "sums");
   if (rows <= COLSUM_CHUNK) { /* one pass: a work-item per column */
-    db_args a = {ctx, db_kernel(ctx, "gemm", "gemm_colsum"), 0};
+    db_args a = db_args_ref(ctx, &K_COLSUM);
     db_arg_tensor(&a, sums);
     db_arg_tensor(&a, X);
     db_arg_i32(&a, ld);
@@ -388,7 +413,7 @@ void gemm_colsum_acc(db_ctx *ctx, db_tensor sums, db_tensor X, int rows, int N, 
   }
   int chunks = (rows + COLSUM_CHUNK - 1) / COLSUM_CHUNK;
   db_tensor partials = db_workspace(ctx, 3, (size_t)chunks * N);
-  db_args a = {ctx, db_kernel(ctx, "gemm", "gemm_colsum_partial"), 0};
+  db_args a = db_args_ref(ctx, &K_COLSUM_PARTIAL);
   db_arg_tensor(&a, partials);
   db_arg_tensor(&a, X);
   db_arg_i32(&a, ld);
@@ -396,7 +421,7 @@ void gemm_colsum_acc(db_ctx *ctx, db_tensor sums, db_tensor X, int rows, int N, 
   db_arg_i32(&a, N);
   db_arg_i32(&a, COLSUM_CHUNK);
   db_launch_2d(&a, (size_t)N, (size_t)chunks, 16, 1);
-  db_args f = {ctx, db_kernel(ctx, "gemm", "gemm_colsum_finish"), 0};
+  db_args f = db_args_ref(ctx, &K_COLSUM_FINISH);
   db_arg_tensor(&f, sums);
   db_arg_tensor(&f, partials);
   db_arg_i32(&f, chunks);

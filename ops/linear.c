@@ -3,6 +3,8 @@
  * tokens rows; the bias gradient is a column sum of dout. */
 #include "ops.h"
 
+static elem_ref K_ADD_BIAS = ELEM_REF("linear", "add_bias");
+
 static void check_shapes(const char *op, db_tensor a, db_tensor b, db_tensor w, db_tensor bias, int N, int IC,
                          int OC, const char *an, const char *bn) {
   if (N <= 0 || IC <= 0 || OC <= 0) db_fail("%s: sizes must be positive, got N=%d IC=%d OC=%d", op, N, IC, OC);
@@ -17,8 +19,7 @@ void linear_forward(db_ctx *ctx, db_tensor out, db_tensor inp, db_tensor weight,
   check_shapes("linear_forward", out, inp, weight, bias, N, IC, OC, "out", "inp");
   gemm(ctx, 0, 1, N, OC, IC, 1.0f, inp, IC, weight, IC, 0.0f, out, OC);
   if (db_is_null(bias)) return;
-  char name[32];
-  db_args a = db_args_begin(ctx, "linear", elem_kernel(ctx, "add_bias", name, sizeof name));
+  db_args a = elem_args(ctx, &K_ADD_BIAS);
   db_arg_tensor(&a, out);
   db_arg_tensor(&a, bias);
   db_arg_i32(&a, N);

@@ -113,7 +113,6 @@ void gated_residual_backward(db_ctx *ctx, db_tensor dx /* (B,T,C) */, db_tensor 
  * widths on any device), 0 restores the automatic choice. */
 void elem_force_width(int w);
 int elem_width(db_ctx *ctx);
-const char *elem_kernel(db_ctx *ctx, const char *base, char *buf, size_t n); /* "base_wW" (by-name callers) */
 /* Handles (db_kernel_ref) to both widths of one elementwise kernel, declared
  * at file scope: static elem_ref K_FORWARD = ELEM_REF("gelu", "gelu_forward");
  * (base must be a string literal). elem_args launches the width elem_width

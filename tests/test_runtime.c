@@ -188,6 +188,34 @@ static void test_kernel_refs(void) {
   th_check(ok && c->kernel_lookups == warm, "kernel handles: warm ops (silu, rng) launch without a lookup",
            "%ld lookups more", c->kernel_lookups - warm);
 
+  /* ... and so do linear (own GEMM with build options, bias kernel) and
+   * attention (blocked, rows and tiled paths, per head size) */
+  {
+    db_arena *la = db_arena_new(c, "probe linear attention");
+    int B = 2, T = 5, C = 16, NH = 2;
+    db_tensor x = db_new(la, 1, B * T * C, 0, 0, 0), w = db_new(la, 1, 3 * C * C, 0, 0, 0),
+              b = db_new(la, 1, 3 * C, 0, 0, 0), qkv = db_new(la, 1, B * T * 3 * C, 0, 0, 0),
+              out = db_new(la, 1, B * T * C, 0, 0, 0), lse = db_new(la, 1, B * NH * T, 0, 0, 0);
+    db_rng_uniform(c, x, 1, 0, -1.0f, 1.0f);
+    db_rng_uniform(c, w, 2, 0, -1.0f, 1.0f);
+    db_zero(c, b);
+    static const size_t paths[3] = {ATTN_BLOCKED_PATH, 1, 4};
+    long before = 0;
+    for (int round = 0; round < 2; round++) {
+      if (round) before = c->kernel_lookups;
+      linear_forward(c, qkv, x, w, b, B * T, C, 3 * C);
+      for (int p = 0; p < 3; p++) {
+        size_t prev = attention_force_group_size(paths[p]);
+        attention_forward(c, out, lse, qkv, DB_NULL, ATTN_CAUSAL, B, T, C, NH);
+        attention_force_group_size(prev);
+      }
+    }
+    db_finish(c);
+    db_arena_free(la);
+    th_check(c->kernel_lookups == before, "kernel handles: warm linear and attention launch without a lookup",
+             "%ld lookups more", c->kernel_lookups - before);
+  }
+
   /* elem_args follows elem_force_width between calls. */
   char n4[64], n16[64];
   elem_force_width(16);
