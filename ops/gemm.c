@@ -144,7 +144,7 @@ void gemm_cache_path(db_ctx *ctx, char *out, size_t n) { cache_file(ctx, out, n)
 
 #define MAX_CLASSES 64
 static struct {
-  db_ctx *ctx;
+  unsigned ctx_id; /* the context (db_ctx.id: unique, unlike an address) the choices were read for */
   int loaded;
   int n;
   char cls[MAX_CLASSES][24];
@@ -167,7 +167,7 @@ void gemm_reset_choices(void) { memset(&choices, 0, sizeof choices); }
  * belongs to another device, or an entry that is not a valid configuration
  * for this device is ignored (with one warning): the default is used. */
 static void load_cache(db_ctx *ctx) {
-  if (choices.ctx != ctx) { gemm_reset_choices(); choices.ctx = ctx; }
+  if (choices.ctx_id != ctx->id) { gemm_reset_choices(); choices.ctx_id = ctx->id; }
   if (choices.loaded) return;
   choices.loaded = 1;
   if (!strcmp(tune_mode(), "off")) return;
