@@ -13,7 +13,7 @@
 // Every score, in every kernel here, is the same two fma chains (even d, odd
 // d) added at the end, scaled after: the backward's probabilities
 // exp(score - lse) use exactly the forward's scores.
-// Build options: HS (head size), VD (4, 8 or 16, dividing HS), QB, KB.
+// Build options: HS (head size), VD (4, 8 or 16, dividing HS), QB (forward), QD (dq), KB (dk, dv).
 // mode: 0 bidirectional, 1 causal (query i sees key j iff j <= i), 2 mask
 // (iff mask[b*mask_bstride + i*T + j] != 0). A query that sees no key
 // outputs 0 and saves lse 0, like the other kernels.
@@ -29,6 +29,9 @@
 #endif
 #ifndef KB
 #define KB 2
+#endif
+#ifndef QD
+#define QD 2 // queries per work-item of dq: four score chains each, so fewer rows than the forward
 #endif
 #define NV (HS / VD)
 #define LANES 16
@@ -208,26 +211,26 @@ __kernel void attention_forward_blocked(__global float *out, ulong out_off, __gl
 //   dq_i = scale sum_j dS_ij k_j,  dk_j = scale sum_i dS_ij q_i,  dv_j = sum_i P_ij dO_i.
 // tr holds the transposed heads: section 0 Q, 1 K, 2 V, 3 dO, each (B*NH, HS, tp).
 
-// dq of QB query rows; keys 16 at a time.
+// dq of QD query rows; keys 16 at a time.
 __kernel void attention_backward_dq_blocked(__global float *dqkv, ulong dqkv_off, __global const float *dout,
                                             ulong dout_off, __global const float *lse, ulong lse_off,
                                             __global const float *dsum, ulong dsum_off, __global const float *qkv,
                                             ulong qkv_off, __global const float *tr, ulong tr_off,
                                             __global const float *mask, ulong mask_off, ulong mask_bstride, int B,
                                             int T, int C, int NH, float scale, int mode, int tp) {
-  const int nqb = (T + QB - 1) / QB;
+  const int nqb = (T + QD - 1) / QD;
   ulong g = get_global_id(0);
   if (g >= (ulong)B * NH * nqb) return;
   ulong bh = g / nqb, b = bh / NH, h = bh % NH, ld = 3 * (ulong)C, sec = (ulong)B * NH * HS * tp;
-  int i0 = (int)(g % nqb) * QB;
+  int i0 = (int)(g % nqb) * QD;
   __global const float *base = qkv + qkv_off + b * T * ld + h * HS, *keys = base + C;
   __global const float *ktb = tr + tr_off + sec + bh * HS * tp, *vtb = ktb + sec;
   __global const float *m = mode == 2 ? mask + mask_off + b * mask_bstride : mask;
-  __global const float *q[QB], *dO[QB];
-  floatd dq[QB][NV];
-  float L[QB], D[QB], pa[QB][LANES];
+  __global const float *q[QD], *dO[QD];
+  floatd dq[QD][NV];
+  float L[QD], D[QD], pa[QD][LANES];
 #pragma unroll
-  for (int qi = 0; qi < QB; qi++) {
+  for (int qi = 0; qi < QD; qi++) {
     int i = min(i0 + qi, T - 1);
     q[qi] = base + (ulong)i * ld;
     dO[qi] = dout + dout_off + (b * T + i) * C + h * HS;
@@ -236,17 +239,17 @@ __kernel void attention_backward_dq_blocked(__global float *dqkv, ulong dqkv_off
 #pragma unroll
     for (int v = 0; v < NV; v++) dq[qi][v] = (floatd)(0.0f);
   }
-  const int jend = mode == 1 ? min(i0 + QB, T) : T;
+  const int jend = mode == 1 ? min(i0 + QD, T) : T;
   for (int j0 = 0; j0 < jend; j0 += LANES) {
-    float16 s0[QB], s1[QB], e0[QB], e1[QB];
+    float16 s0[QD], s1[QD], e0[QD], e1[QD];
 #pragma unroll
-    for (int qi = 0; qi < QB; qi++) s0[qi] = s1[qi] = e0[qi] = e1[qi] = (float16)(0.0f);
+    for (int qi = 0; qi < QD; qi++) s0[qi] = s1[qi] = e0[qi] = e1[qi] = (float16)(0.0f);
 #pragma unroll
     for (int d = 0; d < HS; d += 2) {
       float16 k0 = vload16(0, ktb + (ulong)d * tp + j0), k1 = vload16(0, ktb + (ulong)(d + 1) * tp + j0);
       float16 v0 = vload16(0, vtb + (ulong)d * tp + j0), v1 = vload16(0, vtb + (ulong)(d + 1) * tp + j0);
 #pragma unroll
-      for (int qi = 0; qi < QB; qi++) {
+      for (int qi = 0; qi < QD; qi++) {
         s0[qi] = fma((float16)(q[qi][d]), k0, s0[qi]);
         s1[qi] = fma((float16)(q[qi][d + 1]), k1, s1[qi]);
         e0[qi] = fma((float16)(dO[qi][d]), v0, e0[qi]);
@@ -255,7 +258,7 @@ __kernel void attention_backward_dq_blocked(__global float *dqkv, ulong dqkv_off
     }
     const int n = min(LANES, jend - j0);
 #pragma unroll
-    for (int qi = 0; qi < QB; qi++) {
+    for (int qi = 0; qi < QD; qi++) {
       float16 s = mask_keys((s0[qi] + s1[qi]) * scale, mode, m, min(i0 + qi, T - 1), j0, n, T);
       float16 p = exp(s - L[qi]); // 0 where invisible
       vstore16(p * ((e0[qi] + e1[qi]) - D[qi]), 0, pa[qi]);
@@ -266,13 +269,13 @@ __kernel void attention_backward_dq_blocked(__global float *dqkv, ulong dqkv_off
 #pragma unroll
       for (int v = 0; v < NV; v++) kv[v] = VLD(kr + v * VD);
 #pragma unroll
-      for (int qi = 0; qi < QB; qi++)
+      for (int qi = 0; qi < QD; qi++)
 #pragma unroll
         for (int v = 0; v < NV; v++) dq[qi][v] = fma((floatd)(pa[qi][jj]), kv[v], dq[qi][v]);
     }
   }
 #pragma unroll
-  for (int qi = 0; qi < QB; qi++) {
+  for (int qi = 0; qi < QD; qi++) {
     int i = i0 + qi;
     if (i >= T) break;
     __global float *dst = dqkv + dqkv_off + b * T * ld + h * HS + (ulong)i * ld;

@@ -122,11 +122,16 @@ static void launch_rows(db_args *a, attn_launch L, int B, int T, int NH, int hs,
 }
 
 /* ---- the blocked CPU path (cl/attention_blocked.cl) */
-/* QB queries (KB keys) per work-item: as many accumulator rows as fit the
- * registers (32 zmm) beside the score chains. */
 enum { BK_TRANSPOSE, BK_FORWARD, BK_DQ, BK_DKV, BK_COUNT };
 static const char *const BK_NAMES[BK_COUNT] = {"attention_transpose_heads", "attention_forward_blocked",
                                                "attention_backward_dq_blocked", "attention_backward_dkv_blocked"};
+/* Rows per work-item of each blocked kernel: as many accumulator rows (hs/16
+ * zmm each; dk, dv: two) as fit AVX-512's 32 registers beside the score
+ * chains (forward: two per row, dq and dk/dv: four) and the loads. */
+static int blocked_rows_per_item(int hs, int which) {
+  int big = hs > 64;
+  return which == BK_FORWARD ? (big ? 2 : 4) : which == BK_DQ ? (big ? 1 : 2) : (big ? 1 : 2);
+}
 /* Handles per head size met (a model has one), in a fixed table so their
  * option strings never move; past it, the lookup by name. */
 #define BLOCKED_HEAD_SIZES 8
@@ -136,9 +141,10 @@ static int n_blk;
 static cl_kernel blocked_kernel(db_ctx *ctx, int which, int hs) {
   for (int i = 0; i < n_blk; i++)
     if (blk[i].hs == hs) return db_kernel_ref_get(ctx, &blk[i].k[which]);
-  int vd = hs % 16 == 0 ? 16 : hs % 8 == 0 ? 8 : 4, qb = hs <= 64 ? 4 : 2, kb = hs <= 64 ? 2 : 1;
+  int vd = hs % 16 == 0 ? 16 : hs % 8 == 0 ? 8 : 4;
   char opts[64];
-  snprintf(opts, sizeof opts, "-DHS=%d -DVD=%d -DQB=%d -DKB=%d", hs, vd, qb, kb);
+  snprintf(opts, sizeof opts, "-DHS=%d -DVD=%d -DQB=%d -DQD=%d -DKB=%d", hs, vd, blocked_rows_per_item(hs, BK_FORWARD),
+           blocked_rows_per_item(hs, BK_DQ), blocked_rows_per_item(hs, BK_DKV));
   if (n_blk == BLOCKED_HEAD_SIZES) return db_kernel_opts(ctx, "attention_blocked", BK_NAMES[which], opts);
   blk[n_blk].hs = hs;
   memcpy(blk[n_blk].opts, opts, sizeof opts);
@@ -146,7 +152,6 @@ static cl_kernel blocked_kernel(db_ctx *ctx, int which, int hs) {
     blk[n_blk].k[k] = (db_kernel_ref)DB_KERNEL_REF_OPTS("attention_blocked", BK_NAMES[k], blk[n_blk].opts);
   return db_kernel_ref_get(ctx, &blk[n_blk++].k[which]);
 }
-static int blocked_rows_per_item(int hs, int keys) { return keys ? (hs <= 64 ? 2 : 1) : (hs <= 64 ? 4 : 2); }
 static int padded_tokens(int T) { return (T + 15) / 16 * 16; }
 
 static db_tensor from_offset(db_tensor t, size_t off) {
@@ -184,7 +189,7 @@ static void blocked_tail_args(db_args *a, db_tensor mask, size_t ms, int mode, i
 
 static void forward_blocked(db_ctx *ctx, db_tensor out, db_tensor lse, db_tensor qkv, db_tensor mask, size_t ms, int mode,
                             int B, int T, int C, int NH) {
-  int hs = C / NH, rows = blocked_rows_per_item(hs, 0);
+  int hs = C / NH, rows = blocked_rows_per_item(hs, BK_FORWARD);
   size_t sec = (size_t)B * C * padded_tokens(T);
   db_tensor kt = db_workspace(ctx, 0, sec); /* K transposed */
   transpose_heads(ctx, kt, 0, qkv, C, 3 * (size_t)C, B, T, NH, hs);
@@ -205,7 +210,7 @@ static void backward_blocked(db_ctx *ctx, db_tensor dqkv, db_tensor dsum, db_ten
   for (int s = 0; s < 3; s++) transpose_heads(ctx, tr, s * sec, qkv, (size_t)s * C, 3 * (size_t)C, B, T, NH, hs);
   transpose_heads(ctx, tr, 3 * sec, dout, 0, (size_t)C, B, T, NH, hs);
   for (int k = 0; k < 2; k++) { /* k = 0: dq per query rows; 1: dk, dv per key rows */
-    int rows = blocked_rows_per_item(hs, k);
+    int rows = blocked_rows_per_item(hs, k ? BK_DKV : BK_DQ);
     db_args a = {ctx, blocked_kernel(ctx, k ? BK_DKV : BK_DQ, hs), 0};
     db_arg_tensor(&a, dqkv);
     db_arg_tensor(&a, dout);

@@ -143,12 +143,18 @@ static void cache_file(db_ctx *ctx, char *out, size_t n) {
 void gemm_cache_path(db_ctx *ctx, char *out, size_t n) { cache_file(ctx, out, n); }
 
 #define MAX_CLASSES 64
+#define CLBLAST_MAX_PARAMS 24
 static struct {
   unsigned ctx_id; /* the context (db_ctx.id: unique, unlike an address) the choices were read for */
   int loaded;
   int n;
   char cls[MAX_CLASSES][24];
   gemm_config cfg[MAX_CLASSES];
+  /* CLBlast's own Xgemm parameters for this device, if the cache has them
+   * (from CLBlast's tuner, `dblocks tune --clblast-params`) */
+  int cb_n;
+  char cb_names[CLBLAST_MAX_PARAMS][16];
+  size_t cb_values[CLBLAST_MAX_PARAMS];
 } choices;
 
 /* DBLOCKS_TUNE: "off" ignores the cache (defaults only), "cache" reads it
@@ -162,6 +168,29 @@ static const char *tune_mode(void) {
 }
 
 void gemm_reset_choices(void) { memset(&choices, 0, sizeof choices); }
+
+/* The cache's "clblast_xgemm": {"parameters": {"KWG": 32, ...}}: names of
+ * upper-case letters and digits, values 0..65536; anything else is ignored
+ * with a warning (CLBlast keeps its defaults). */
+static void read_clblast_params(json_t *cb, const char *path) {
+  json_t *params = json_object_get(cb, "parameters");
+  if (!cb) return;
+  const char *name;
+  json_t *v;
+  int ok = json_is_object(params) && json_object_size(params) <= CLBLAST_MAX_PARAMS && json_object_size(params) > 0;
+  if (ok)
+    json_object_foreach(params, name, v) {
+      ok &= json_is_integer(v) && json_integer_value(v) >= 0 && json_integer_value(v) <= 65536 && strlen(name) < 16 &&
+            strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") == strlen(name);
+      if (!ok) break;
+      snprintf(choices.cb_names[choices.cb_n], 16, "%s", name);
+      choices.cb_values[choices.cb_n++] = (size_t)json_integer_value(v);
+    }
+  if (!ok) {
+    choices.cb_n = 0;
+    fprintf(stderr, "dblocks: ignoring bad clblast_xgemm parameters in %s (CLBlast keeps its defaults)\n", path);
+  }
+}
 
 /* Reads the cache once per context into `choices`. A file that does not parse,
  * belongs to another device, or an entry that is not a valid configuration
@@ -188,6 +217,7 @@ static void load_cache(db_ctx *ctx) {
   }
   const char *key;
   json_t *val;
+  read_clblast_params(json_object_get(root, "clblast_xgemm"), path);
   json_object_foreach(classes, key, val) {
     gemm_config c;
     const char *s = json_string_value(json_object_get(val, "config"));
@@ -347,8 +377,52 @@ static void run_own_k_passes(db_ctx *ctx, const gemm_config *c, int ta, int tb, 
 
 static CLBlastTranspose cb_t(int t) { return t ? CLBlastTransposeYes : CLBlastTransposeNo; }
 
+/* CLBlast keeps parameter overrides per device for the whole process, with
+ * no way back to its defaults: the cache's parameters are applied before the
+ * first CLBlast product of a device, unless gemm_clblast_defaults(1) asked
+ * for the defaults first (bench ops measures both, defaults first). */
+static int cb_defaults_wanted;
+static cl_device_id cb_applied_device;
+
+int gemm_clblast_defaults(int on) {
+  if (on && cb_applied_device) return 0; /* too late: an override is in force */
+  cb_defaults_wanted = on;
+  return 1;
+}
+
+int gemm_clblast_tuned(db_ctx *ctx, char *desc, size_t n) {
+  load_cache(ctx);
+  if (desc && n) desc[0] = 0;
+  for (int i = 0, used = 0; desc && i < choices.cb_n && used < (int)n; i++)
+    used += snprintf(desc + used, n - used, "%s%s=%zu", i ? "," : "", choices.cb_names[i], choices.cb_values[i]);
+  return choices.cb_n > 0;
+}
+
+static void clblast_prepare(db_ctx *ctx) {
+  load_cache(ctx);
+  if (cb_defaults_wanted || !choices.cb_n || cb_applied_device == ctx->dev.device) return;
+  const char *names[CLBLAST_MAX_PARAMS];
+  for (int i = 0; i < choices.cb_n; i++) names[i] = choices.cb_names[i];
+  CLBlastStatusCode st = CLBlastOverrideParameters(ctx->dev.device, "Xgemm", CLBlastPrecisionSingle,
+                                                   (size_t)choices.cb_n, names, choices.cb_values);
+  /* CLBlast runs products below XGEMM_MIN_INDIRECT_SIZE^3 on its direct
+   * kernel, which these parameters do not touch: lower the switch so the
+   * tuned kernel serves the models' products */
+  const char *routine[1] = {"XGEMM_MIN_INDIRECT_SIZE"};
+  const size_t min_indirect[1] = {64};
+  if (st == CLBlastSuccess)
+    st = CLBlastOverrideParameters(ctx->dev.device, "GemmRoutine", CLBlastPrecisionSingle, 1, routine, min_indirect);
+  if (st != CLBlastSuccess) {
+    fprintf(stderr, "dblocks: CLBlast rejected the cached Xgemm parameters (status %d); it keeps its defaults\n", (int)st);
+    choices.cb_n = 0;
+    return;
+  }
+  cb_applied_device = ctx->dev.device;
+}
+
 static void run_clblast(db_ctx *ctx, int ta, int tb, int M, int N, int K, float alpha, db_tensor A, int lda, size_t sa,
                         db_tensor B, int ldb, size_t sb, float beta, db_tensor C, int ldc, size_t sc, int batch) {
+  clblast_prepare(ctx);
   if (batch > 1) {
     CLBLAST_CHECK(CLBlastSgemmStridedBatched(CLBlastLayoutRowMajor, cb_t(ta), cb_t(tb), M, N, K, alpha, A.mem,
                                              db_eoff(A), lda, sa, B.mem, db_eoff(B), ldb, sb, beta, C.mem, db_eoff(C),
@@ -504,10 +578,10 @@ static double time_candidate(db_ctx *ctx, const gemm_config *c, const gemm_shape
 
 /* Merges `classes` (stolen) into the device's cache file, atomically, and
  * makes the next gemm re-read it. */
-static void cache_write(db_ctx *ctx, json_t *classes) {
+static void cache_write_with(db_ctx *ctx, json_t *classes, json_t *clblast) {
   char path[1200];
   cache_file(ctx, path, sizeof path);
-  if (!path[0]) { json_decref(classes); db_fail("gemm tune: the cache is off (DBLOCKS_CACHE_DIR=off): nowhere to write"); }
+  if (!path[0]) { json_decref(classes); json_decref(clblast); db_fail("gemm tune: the cache is off (DBLOCKS_CACHE_DIR=off): nowhere to write"); }
   json_t *root = json_load_file(path, 0, NULL);
   json_t *old = root ? json_object_get(root, "classes") : NULL;
   json_t *merged = json_object();
@@ -516,19 +590,36 @@ static void cache_write(db_ctx *ctx, json_t *classes) {
     json_object_update(merged, old);
   json_object_update(merged, classes);
   json_decref(classes);
-  json_decref(root);
+  json_t *root_cb = root && json_is_string(json_object_get(root, "device")) &&
+                            !strcmp(json_string_value(json_object_get(root, "device")), ctx->dev.name)
+                        ? json_object_get(root, "clblast_xgemm") : NULL;
   json_t *out = json_object();
   json_object_set_new(out, "format", json_string("dblocks-gemm-tune-1"));
   json_object_set_new(out, "device", json_string(ctx->dev.name));
   json_object_set_new(out, "driver", json_string(ctx->dev.driver));
   json_object_set_new(out, "platform_version", json_string(ctx->dev.platform_version));
   json_object_set_new(out, "classes", merged);
+  if (clblast) json_object_set_new(out, "clblast_xgemm", clblast);
+  else if (root_cb) json_object_set(out, "clblast_xgemm", root_cb);
+  json_decref(root);
   char *text = json_dumps(out, JSON_INDENT(2) | JSON_SORT_KEYS);
   json_decref(out);
   mkdir(db_cache_dir(), 0755); /* one level: the binary cache made the parents */
   atomic_write_file(path, text, strlen(text));
   free(text);
   gemm_reset_choices();
+}
+
+/* Merges `classes` (stolen) into the cache, keeping its CLBlast parameters. */
+static void cache_write(db_ctx *ctx, json_t *classes) { cache_write_with(ctx, classes, NULL); }
+
+void gemm_cache_put_clblast(db_ctx *ctx, const char *names[], const size_t *values, int n, const char *source) {
+  if (n <= 0 || n > CLBLAST_MAX_PARAMS) db_fail("gemm: %d CLBlast parameters (want 1..%d)", n, CLBLAST_MAX_PARAMS);
+  json_t *params = json_object(), *cb = json_object();
+  for (int i = 0; i < n; i++) json_object_set_new(params, names[i], json_integer((json_int_t)values[i]));
+  json_object_set_new(cb, "parameters", params);
+  json_object_set_new(cb, "source", json_string(source));
+  cache_write_with(ctx, json_object(), cb);
 }
 
 

@@ -68,6 +68,15 @@ int gemm_tune(db_ctx *ctx, const gemm_shape *shapes, int n_shapes, const char *c
 void gemm_cache_path(db_ctx *ctx, char *out, size_t n); /* "" when the cache is off */
 void gemm_cache_put(db_ctx *ctx, const char *cls, const char *config); /* merge one entry */
 void gemm_reset_choices(void); /* forget what was read from the cache */
+/* CLBlast's own Xgemm parameters (tuned by CLBlast's tuner, imported by
+ * `dblocks tune --clblast-params`) live in the same cache and are applied
+ * through CLBlastOverrideParameters before a device's first CLBlast product.
+ * gemm_clblast_defaults(1) keeps CLBlast on its defaults instead (returns 0
+ * when an override is already in force: CLBlast cannot undo it);
+ * gemm_clblast_tuned says whether the cache has parameters (desc: "K=V,..."). */
+int gemm_clblast_defaults(int on);
+int gemm_clblast_tuned(db_ctx *ctx, char *desc, size_t n);
+void gemm_cache_put_clblast(db_ctx *ctx, const char *names[], const size_t *values, int n, const char *source);
 
 /* layernorm.c: no affine. out = (x - mean) * rstd, rstd = 1/sqrt(var + eps). */
 void layernorm_forward(db_ctx *ctx, db_tensor out /* (N,C) */, db_tensor mean /* (N) */, db_tensor rstd /* (N) */,

@@ -1,6 +1,8 @@
 /* The command line, run as a separate process (DBLOCKS_BIN, set by `make test`):
  * help, device listing, and clear errors with a non-zero exit for bad input. */
 #include "harness.h"
+#include <stdio.h>
+#include <unistd.h>
 #include "../data/image_io.h"
 #include <ftw.h>
 #include <stdlib.h>
@@ -113,6 +115,19 @@ void tests_cli(void) {
   th_cli_expect("bench ops --bogus", 1, "unknown option '--bogus'");
   th_cli_expect("bench ops --batch", 1, "option --batch needs a value");
   th_cli_expect("bench ops --quick --seconds 0.01", 0, "DiT layer fwd+bwd");
+  th_cli_expect("tune --clblast-params /dev/null", 1, "--clblast-params /dev/null: not a JSON file");
+  {
+    char path[] = "/tmp/dblocks-cli-cbparams-XXXXXX", args[128];
+    int fd = mkstemp(path);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (f) {
+      fputs("{\"kernel_family\": \"xgemv\", \"precision\": \"32\", \"best_parameters\": \"WGS1=64\"}", f);
+      fclose(f);
+      snprintf(args, sizeof args, "tune --clblast-params %s", path);
+      th_cli_expect(args, 1, "is not a single-precision result of clblast_tuner_xgemm");
+      unlink(path);
+    } else th_check(0, "cli: tune --clblast-params temp file", "mkstemp failed");
+  }
   th_cli_expect("train --help", 0, "usage: dblocks train");
   th_cli_expect("train --layers 7 --blocks 3 --out /nonexistent/x", 1, "--layers 7 must be a positive multiple of --blocks 3");
   th_cli_expect("train --blocks 0", 1, "--blocks is 0, must be");

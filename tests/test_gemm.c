@@ -201,6 +201,25 @@ static void check_cache_and_tuner(void) {
   TH_EXPECT_ERROR("DBLOCKS_GEMM rejects a bad configuration", "DBLOCKS_GEMM=own:VW=5",
                   gemm_choose(th_ctx, 0, 0, 40, 40, 40, 1));
   restore_env("DBLOCKS_GEMM", s_force);
+
+  /* CLBlast's own parameters (the clblast_tuner_xgemm result for PoCL kept in
+   * docs/bench.md): cached, reported, applied, and CLBlast still right. The
+   * suite's last CLBlast use: CLBlast keeps an override for the process. */
+  setenv("DBLOCKS_TUNE", "cache", 1);
+  const char *cb_names[] = {"GEMMK", "KREG", "KWG", "KWI", "MDIMA", "MDIMC", "MWG", "NDIMB", "NDIMC", "NWG", "SA",
+                            "SB", "STRM", "STRN", "VWM", "VWN"};
+  const size_t cb_values[] = {0, 1, 32, 2, 16, 16, 64, 8, 8, 64, 0, 0, 0, 0, 1, 4};
+  gemm_cache_put_clblast(th_ctx, cb_names, cb_values, 16, "test");
+  char desc[512];
+  int has = gemm_clblast_tuned(th_ctx, desc, sizeof desc);
+  th_check(has && strstr(desc, "MWG=64,NDIMB=8") && gemm_clblast_defaults(0),
+           "gemm cache keeps CLBlast's Xgemm parameters", "%s", desc);
+  gemm_config cb;
+  gemm_config_parse("clblast", &cb);
+  double cerr = gemm_validate(th_ctx, &cb, 0, 1, 150, 140, 130); /* above the indirect switch: the tuned kernel */
+  th_check(cerr <= 1e-5 && !gemm_clblast_defaults(1), "CLBlast with the cached parameters is still right",
+           "relative error %.3g", cerr);
+  gemm_clblast_defaults(0);
   restore_env("DBLOCKS_TUNE", s_tune);
   restore_env("DBLOCKS_CACHE_DIR", s_cache);
   gemm_reset_choices();

@@ -130,8 +130,9 @@ static void run_adam(db_ctx *ctx, void *v) {
 }
 
 /* One product, as gemm() dispatches it (the tuned or default choice for its
- * shape class), then as CLBlast with its default parameters. */
-static void bench_gemm_shape(bench_env *env, const char *what, int ta, int tb, int M, int N, int K) {
+ * shape class), then as CLBlast with its default parameters (pass 0), or as
+ * CLBlast with the cache's tuned parameters (pass 1). */
+static void bench_gemm_shape(bench_env *env, int pass, const char *what, int ta, int tb, int M, int N, int K) {
   db_arena *a = db_arena_new(env->ctx, "bench gemm");
   gemm_arg g = {db_new(a, 1, M * K, 0, 0, 0), db_new(a, 1, K * N, 0, 0, 0), db_new(a, 1, M * N, 0, 0, 0),
                 gemm_choose(env->ctx, ta, tb, M, N, K, 1), ta, tb, M, N, K};
@@ -140,26 +141,47 @@ static void bench_gemm_shape(bench_env *env, const char *what, int ta, int tb, i
   char shape[64], label[64];
   snprintf(shape, sizeof shape, "%s %c%c M=%d N=%d K=%d", what, ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K);
   double flops = 2.0 * M * N * (double)K;
-  snprintf(label, sizeof label, "gemm (%s)", g.cfg.clblast ? "choice: CLBlast" : "choice: own");
-  row(label, shape, time_op(env, run_gemm, &g), flops, 0);
-  if (!g.cfg.clblast) {
+  if (pass == 0) {
+    if (!g.cfg.clblast) {
+      snprintf(label, sizeof label, "gemm (choice: own)");
+      row(label, shape, time_op(env, run_gemm, &g), flops, 0);
+    }
     g.cfg = (gemm_config){.clblast = 1};
     row("gemm (CLBlast default)", shape, time_op(env, run_gemm, &g), flops, 0);
+  } else {
+    if (g.cfg.clblast) row("gemm (choice: CLBlast tuned)", shape, time_op(env, run_gemm, &g), flops, 0);
+    else {
+      g.cfg = (gemm_config){.clblast = 1};
+      row("gemm (CLBlast tuned)", shape, time_op(env, run_gemm, &g), flops, 0);
+    }
   }
   db_arena_free(a);
 }
 
 /* The square sizes, then the linears of the DiT at width 384 (M = 32 x 196
  * tokens) and of the demo model at width 64 (M = 64 x 49), forward (NT). */
+/* Pass 0 keeps CLBlast on its defaults (CLBlast cannot undo an override, so
+ * it runs first); pass 1, when the cache holds CLBlast parameters from
+ * `dblocks tune --clblast-params`, times CLBlast with them. */
 static void bench_gemms(bench_env *env, const int *sizes, int n, int quick) {
-  for (int i = 0; i < n; i++) bench_gemm_shape(env, "square", 0, 0, sizes[i], sizes[i], sizes[i]);
-  const int io[4][2] = {{1, 3}, {1, 1}, {1, 4}, {4, 1}};
-  const int widths[2][2] = {{6272, 384}, {3136, 64}};
-  for (int w = quick ? 1 : 0; w < 2; w++)
-    for (int i = 0; i < 4; i++) {
-      int M = widths[w][0], C = widths[w][1];
-      bench_gemm_shape(env, "linear", 0, 1, quick ? M / 8 : M, io[i][1] * C, io[i][0] * C);
+  char desc[512];
+  int tuned = gemm_clblast_tuned(env->ctx, desc, sizeof desc);
+  if (!gemm_clblast_defaults(1)) printf("(CLBlast's parameters were overridden already: its default rows are tuned)\n");
+  for (int pass = 0; pass < 1 + tuned; pass++) {
+    if (pass == 1) {
+      gemm_clblast_defaults(0);
+      printf("CLBlast tuned: Xgemm %s\n", desc);
     }
+    for (int i = 0; i < n; i++) bench_gemm_shape(env, pass, "square", 0, 0, sizes[i], sizes[i], sizes[i]);
+    const int io[4][2] = {{1, 3}, {1, 1}, {1, 4}, {4, 1}};
+    const int widths[2][2] = {{6272, 384}, {3136, 64}};
+    for (int w = quick ? 1 : 0; w < 2; w++)
+      for (int i = 0; i < 4; i++) {
+        int M = widths[w][0], C = widths[w][1];
+        bench_gemm_shape(env, pass, "linear", 0, 1, quick ? M / 8 : M, io[i][1] * C, io[i][0] * C);
+      }
+  }
+  gemm_clblast_defaults(0);
 }
 
 /* Device copy bandwidth: the roof for every memory-bound row (read + write). */

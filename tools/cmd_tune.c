@@ -7,7 +7,9 @@
  * once tuned. */
 #include "../ops/ops.h"
 #include "cli.h"
+#include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* The products of the models' linears (M = batch x tokens): forward NT,
@@ -33,11 +35,53 @@ static int model_shapes(gemm_shape *out, int quick) {
   return n;
 }
 
+/* The best parameters of a CLBlast tuner result file (clblast_tuner_xgemm's
+ * clblast_xgemm_*_32.json: "best_parameters": "GEMMK=0 KREG=1 KWG=32 ...")
+ * into the device's cache, where every later CLBlast product of dblocks
+ * uses them. Fails clearly on a file that is not such a result. */
+static void import_clblast_params(db_ctx *ctx, const char *file) {
+  json_error_t jerr;
+  json_t *root = json_load_file(file, 0, &jerr);
+  if (!root) db_fail("tune: --clblast-params %s: not a JSON file (%s, line %d)", file, jerr.text, jerr.line);
+  const char *best = json_string_value(json_object_get(root, "best_parameters"));
+  const char *family = json_string_value(json_object_get(root, "kernel_family"));
+  const char *precision = json_string_value(json_object_get(root, "precision"));
+  if (!best || !family || strncmp(family, "xgemm_", 6) || (precision && strcmp(precision, "32")))
+    db_fail("tune: --clblast-params %s is not a single-precision result of clblast_tuner_xgemm (want kernel_family "
+            "xgemm_*, precision 32 and best_parameters)", file);
+  const char *names[24];
+  size_t values[24];
+  char buf[1024], *save = NULL;
+  snprintf(buf, sizeof buf, "%s", best);
+  int n = 0;
+  for (char *tok = strtok_r(buf, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
+    char *eq = strchr(tok, '=');
+    if (!eq || eq == tok) db_fail("tune: --clblast-params %s: bad parameter '%s' in best_parameters", file, tok);
+    *eq = 0;
+    if (!strcmp(tok, "PRECISION")) continue;
+    char *end;
+    long v = strtol(eq + 1, &end, 10);
+    if (*end || v < 0 || v > 65536 || n == 24)
+      db_fail("tune: --clblast-params %s: bad value for %s in best_parameters", file, tok);
+    names[n] = tok;
+    values[n++] = (size_t)v;
+  }
+  if (!n) db_fail("tune: --clblast-params %s: no parameters in best_parameters", file);
+  char source[600];
+  snprintf(source, sizeof source, "%s (%s)", file, family);
+  gemm_cache_put_clblast(ctx, names, values, n, source);
+  printf("CLBlast Xgemm parameters from %s: %s\n", file, best);
+  json_decref(root);
+}
+
 int cmd_tune(int argc, char **argv) {
   const char *device = NULL;
   double seconds = 0.2;
   int quick = 0;
+  const char *clblast_params = NULL;
   cli_opt opts[] = {
+      {"clblast-params", OPT_STR, &clblast_params,
+       "a clblast_tuner_xgemm result (clblast_xgemm_*_32.json): CLBlast runs with its best parameters from then on"},
       {"device", OPT_STR, &device, "P:D device"},
       {"seconds", OPT_FLOAT, &seconds, "device time per candidate and shape (default 0.2)"},
       {"quick", OPT_FLAG, &quick, "the demo's width-64 shapes only"},
@@ -53,6 +97,7 @@ int cmd_tune(int argc, char **argv) {
   gemm_cache_path(ctx, path, sizeof path);
   if (!path[0]) db_fail("tune: the cache is off (DBLOCKS_CACHE_DIR=off): nowhere to keep the results");
   printf("dblocks tune on %s (%s; driver %s)\n", ctx->dev.name, ctx->dev.platform_name, ctx->dev.driver);
+  if (clblast_params) import_clblast_params(ctx, clblast_params);
   gemm_shape shapes[32];
   int n = model_shapes(shapes, quick);
   const char *const *cands;
