@@ -1,13 +1,12 @@
 // Fused bias + GELU of the DiT MLP: out = gelu(x + bias[c]) over rows of C,
 // one pass instead of linear's add_bias pass and then gelu's. GELU (tanh
-// approximation) evaluated as in cl/gelu.cl: z * s, s = 1 / (1 + exp(-2u)),
-// u = sqrt(2/pi) (z + 0.044715 z^3); gelu'(z) = s + 2 z s (1 - s) u'(z).
+// approximation) z * gelu_sig(z), its derivative gelu_grad (cl/common.clh,
+// shared with cl/gelu.cl).
 // One kernel per vector width W (see ops/elementwise.c), 2-D grid: dim 0 over
 // W-wide chunks of a row, dim 1 over rows; a chunk crossing the row end runs
 // element by element.
-#define BG_K 0.7978845608028654f
-#define BG_S(z) (1.0f / (1.0f + exp(-2.0f * BG_K * ((z) + 0.044715f * (z) * (z) * (z)))))
-#define BG_D(z, s) ((s) + 2.0f * (z) * (s) * (1.0f - (s)) * BG_K * (1.0f + 3.0f * 0.044715f * (z) * (z)))
+#define BG_S(z) gelu_sig(z)
+#define BG_D(z, s) gelu_grad(z, s)
 
 #define BIAS_GELU_KERNELS(W)                                                                                 \
   __kernel void bias_gelu_forward_w##W(__global float *out, ulong out_off, __global const float *inp,      \

@@ -1,12 +1,8 @@
-// GELU, tanh approximation: 0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3).
-// Evaluated as x * s with s = 0.5 (1 + tanh u) = 1 / (1 + exp(-2u)), the same
-// function: exp has a vector implementation in PoCL where tanh ran one lane at
-// a time, and the form has no cancellation. gelu'(x) = s + 2 x s (1 - s) u'(x).
+// GELU, tanh approximation (gelu_sig, gelu_grad in cl/common.clh).
 // One kernel per vector width W (see ops/elementwise.c): work-item i handles
 // elements [iW, iW + W), the last partial chunk element by element.
-#define GELU_K 0.7978845608028654f
-#define GELU_S(x) (1.0f / (1.0f + exp(-2.0f * GELU_K * ((x) + 0.044715f * (x) * (x) * (x)))))
-#define GELU_D(x, s) ((s) + 2.0f * (x) * (s) * (1.0f - (s)) * GELU_K * (1.0f + 3.0f * 0.044715f * (x) * (x)))
+#define GELU_S(x) gelu_sig(x)
+#define GELU_D(x, s) gelu_grad(x, s)
 
 #define GELU_KERNELS(W)                                                                                     \
   __kernel void gelu_forward_w##W(__global float *out, ulong out_off, __global const float *inp,          \
