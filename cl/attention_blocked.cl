@@ -130,8 +130,8 @@ __kernel void attention_transpose_heads(__global float *dst, ulong dst_off, __gl
 
 // ---------------------------------------------------------------- forward
 __kernel void attention_forward_blocked(__global float *out, ulong out_off, __global float *lse, ulong lse_off,
-                                        __global const float *qkv, ulong qkv_off, __global const float *kt,
-                                        ulong kt_off, __global const float *mask, ulong mask_off, ulong mask_bstride,
+                                        __global const float *kt, ulong kt_off, __global const float *qkv,
+                                        ulong qkv_off, __global const float *mask, ulong mask_off, ulong mask_bstride,
                                         int B, int T, int C, int NH, float scale, int mode, int tp) {
   const int nqb = (T + QB - 1) / QB;
   ulong g = get_global_id(0);
@@ -214,8 +214,8 @@ __kernel void attention_forward_blocked(__global float *out, ulong out_off, __gl
 // dq of QD query rows; keys 16 at a time.
 __kernel void attention_backward_dq_blocked(__global float *dqkv, ulong dqkv_off, __global const float *dout,
                                             ulong dout_off, __global const float *lse, ulong lse_off,
-                                            __global const float *dsum, ulong dsum_off, __global const float *qkv,
-                                            ulong qkv_off, __global const float *tr, ulong tr_off,
+                                            __global const float *dsum, ulong dsum_off, __global const float *tr,
+                                            ulong tr_off, __global const float *qkv, ulong qkv_off,
                                             __global const float *mask, ulong mask_off, ulong mask_bstride, int B,
                                             int T, int C, int NH, float scale, int mode, int tp) {
   const int nqb = (T + QD - 1) / QD;
@@ -287,8 +287,8 @@ __kernel void attention_backward_dq_blocked(__global float *dqkv, ulong dqkv_off
 // dk, dv of KB key rows; queries 16 at a time.
 __kernel void attention_backward_dkv_blocked(__global float *dqkv, ulong dqkv_off, __global const float *dout,
                                              ulong dout_off, __global const float *lse, ulong lse_off,
-                                             __global const float *dsum, ulong dsum_off, __global const float *qkv,
-                                             ulong qkv_off, __global const float *tr, ulong tr_off,
+                                             __global const float *dsum, ulong dsum_off, __global const float *tr,
+                                             ulong tr_off, __global const float *qkv, ulong qkv_off,
                                              __global const float *mask, ulong mask_off, ulong mask_bstride, int B,
                                              int T, int C, int NH, float scale, int mode, int tp) {
   const int nkb = (T + KB - 1) / KB;

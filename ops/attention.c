@@ -175,17 +175,6 @@ static void transpose_heads(db_ctx *ctx, db_tensor dst, size_t dst_off, db_tenso
   db_launch_2d(&a, (size_t)tp / 16, (size_t)B * NH, 1, 1);
 }
 
-static void blocked_tail_args(db_args *a, db_tensor mask, size_t ms, int mode, int B, int T, int C, int NH) {
-  db_arg_tensor(a, mode == ATTN_MASK ? mask : DB_NULL);
-  db_arg_u64(a, ms);
-  db_arg_i32(a, B);
-  db_arg_i32(a, T);
-  db_arg_i32(a, C);
-  db_arg_i32(a, NH);
-  db_arg_f32(a, (float)(1.0 / sqrt((double)(C / NH))));
-  db_arg_i32(a, mode);
-  db_arg_i32(a, padded_tokens(T));
-}
 
 static void forward_blocked(db_ctx *ctx, db_tensor out, db_tensor lse, db_tensor qkv, db_tensor mask, size_t ms, int mode,
                             int B, int T, int C, int NH) {
@@ -196,9 +185,9 @@ static void forward_blocked(db_ctx *ctx, db_tensor out, db_tensor lse, db_tensor
   db_args a = {ctx, blocked_kernel(ctx, BK_FORWARD, hs), 0};
   db_arg_tensor(&a, out);
   db_arg_tensor(&a, lse);
-  db_arg_tensor(&a, qkv);
   db_arg_tensor(&a, kt);
-  blocked_tail_args(&a, mask, ms, mode, B, T, C, NH);
+  common_args(&a, qkv, mask, ms, mode, B, T, C, NH);
+  db_arg_i32(&a, padded_tokens(T));
   db_launch_1d(&a, (size_t)B * NH * ((T + rows - 1) / rows), BLOCKED_GROUP);
 }
 
@@ -216,9 +205,9 @@ static void backward_blocked(db_ctx *ctx, db_tensor dqkv, db_tensor dsum, db_ten
     db_arg_tensor(&a, dout);
     db_arg_tensor(&a, lse);
     db_arg_tensor(&a, dsum);
-    db_arg_tensor(&a, qkv);
     db_arg_tensor(&a, tr);
-    blocked_tail_args(&a, mask, ms, mode, B, T, C, NH);
+    common_args(&a, qkv, mask, ms, mode, B, T, C, NH);
+    db_arg_i32(&a, padded_tokens(T));
     db_launch_1d(&a, (size_t)B * NH * ((T + rows - 1) / rows), BLOCKED_GROUP);
   }
 }
