@@ -33,14 +33,11 @@ __kernel void rng_normal(__global float *out, ulong out_off, ulong n, ulong seed
   ulong g = get_global_id(0);
   if (4 * g >= n) return;
   uint4 w = philox4x32(seed, offset + g);
-  uint ws[4] = {w.x, w.y, w.z, w.w};
-  for (int j = 0; j < 4; j++) {
-    if (4 * g + j >= n) break;
-    int pair = j / 2;
-    float u1 = u01(ws[2 * pair]), u2 = u01(ws[2 * pair + 1]);
-    float r = sqrt(-2.0f * log(u1));
-    float th = 6.2831853071795864f * u2;
-    float z = (j % 2 == 0) ? r * cos(th) : r * sin(th);
-    out[out_off + 4 * g + j] = mean + std * z;
-  }
+  // Box-Muller on the two pairs at once: one log, sqrt and sincos per pair
+  // (two-lane vectors), not one per output
+  float2 u1 = (float2)(u01(w.x), u01(w.z)), u2 = (float2)(u01(w.y), u01(w.w));
+  float2 r = sqrt(-2.0f * log(u1)), c, sn = sincos(6.2831853071795864f * u2, &c);
+  float z[4] = {r.x * c.x, r.x * sn.x, r.y * c.y, r.y * sn.y};
+  for (int j = 0; j < 4; j++)
+    if (4 * g + j < n) out[out_off + 4 * g + j] = mean + std * z[j];
 }
