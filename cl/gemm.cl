@@ -250,18 +250,28 @@ __kernel void gemm_colsum(__global float *sums, ulong s_off, __global const floa
 }
 
 // Column sums in two passes, for tall X: partials[c][n] = sum of rows
-// [c*chunk, (c+1)*chunk) of column n (one work-item per (column, chunk), so
-// both cores and every SIMD lane have work), then sums[n] += the partials in
-// chunk order: deterministic, whatever the device.
+// [c*chunk, (c+1)*chunk) of column n (a work-item per (16 columns, chunk), so
+// both cores and every SIMD lane have work; each column still sums its rows
+// in order), then sums[n] += the partials in chunk order: deterministic,
+// whatever the device.
 __kernel void gemm_colsum_partial(__global float *partials, ulong p_off, __global const float *X, ulong x_off, int ld,
                                   int rows, int N, int chunk) {
-  const int n = get_global_id(0), c = get_global_id(1);
-  if (n >= N) return;
+  const int n0 = get_global_id(0) * 16, c = get_global_id(1);
+  if (n0 >= N) return;
   const int r0 = c * chunk, r1 = min(rows, r0 + chunk);
-  __global const float *p = X + x_off + n;
-  float s = 0.0f;
-  for (int r = r0; r < r1; r++) s += p[(size_t)r * ld];
-  partials[p_off + (size_t)c * N + n] = s;
+  __global const float *p = X + x_off + n0;
+  __global float *out = partials + p_off + (size_t)c * N + n0;
+  if (n0 + 16 <= N) {
+    float16 s = (float16)(0.0f);
+    for (int r = r0; r < r1; r++) s += vload16(0, p + (size_t)r * ld);
+    vstore16(s, 0, out);
+    return;
+  }
+  for (int n = 0; n < N - n0; n++) {
+    float s = 0.0f;
+    for (int r = r0; r < r1; r++) s += p[(size_t)r * ld + n];
+    out[n] = s;
+  }
 }
 
 __kernel void gemm_colsum_finish(__global float *sums, ulong s_off, __global const float *partials, ulong p_off,

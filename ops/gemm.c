@@ -494,7 +494,7 @@ void gemm_colsum_acc(db_ctx *ctx, db_tensor sums, db_tensor X, int rows, int N, 
   db_arg_i32(&a, rows);
   db_arg_i32(&a, N);
   db_arg_i32(&a, COLSUM_CHUNK);
-  db_launch_2d(&a, (size_t)N, (size_t)chunks, 16, 1);
+  db_launch_2d(&a, ((size_t)N + 15) / 16, (size_t)chunks, 1, 1);
   db_args f = db_args_ref(ctx, &K_COLSUM_FINISH);
   db_arg_tensor(&f, sums);
   db_arg_tensor(&f, partials);
