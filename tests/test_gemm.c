@@ -12,9 +12,17 @@
 
 static const int SIZES[][3] = {{1, 1, 1}, {7, 33, 65}, {197, 65, 33}, {5, 3, 0}, {7, 9, 1100} /* split-K + tail */,
                                {37, 45, 600} /* K passes + tail */};
+/* DBLOCKS_TEST_SMALL (Oclgrind, an interpreter): every configuration at 1,
+ * 7x33x17 (partial tiles, a K tail), 67x65x33 (several row and column tiles;
+ * GROUPM bands of 8 row tiles on most of the CPU list) and K = 0, in the three
+ * transposes; the long-K products in NN only (their paths are host code
+ * around the same kernel): K passes for the configurations that have them,
+ * split-K for each list's default. Measured: 65 s under Oclgrind, where a
+ * 64x64-tile configuration takes about 7 s per long-K product. */
+static const int SIZES_SMALL[][3] = {{1, 1, 1}, {7, 33, 17}, {67, 65, 33}, {5, 3, 0}};
 static const int TRANS[][2] = {{0, 0}, {0, 1}, {1, 0}};
 
-static void check_config(const char *name) {
+static void check_config(const char *name, int list_default) {
   gemm_config c;
   th_check(gemm_config_parse(name, &c), "gemm config parses", "%s", name);
   char back[128];
@@ -22,13 +30,23 @@ static void check_config(const char *name) {
   th_check(!strcmp(back, name), "gemm config round-trips as text", "%s -> %s", name, back);
   double worst = 0;
   for (size_t t = 0; t < sizeof TRANS / sizeof *TRANS; t++)
-    for (size_t s = 0; s < sizeof SIZES / sizeof *SIZES; s++) {
-      double e = gemm_validate(th_ctx, &c, TRANS[t][0], TRANS[t][1], SIZES[s][0], SIZES[s][1], SIZES[s][2]);
+    for (size_t s = 0; s < (th_small ? sizeof SIZES_SMALL / sizeof *SIZES_SMALL : sizeof SIZES / sizeof *SIZES); s++) {
+      const int *z = th_small ? SIZES_SMALL[s] : SIZES[s];
+      double e = gemm_validate(th_ctx, &c, TRANS[t][0], TRANS[t][1], z[0], z[1], z[2]);
       if (!(e <= worst)) worst = e;
     }
+  double e_long[2] = {0, 0};
+  if (th_small && c.kpass) e_long[0] = gemm_validate(th_ctx, &c, 0, 0, 9, 17, 600);
+  if (th_small && list_default) e_long[1] = gemm_validate(th_ctx, &c, 0, 0, 7, 9, 1100);
+  for (int i = 0; i < 2; i++)
+    if (!(e_long[i] <= worst)) worst = e_long[i];
   char label[160];
   snprintf(label, sizeof label, "gemm %s", name);
-  th_check(worst < 1e-5, label, "worst relative error %.3g over NN/NT/TN at sizes 1, 7x33x65, 197x65x33, K=0, 7x9x1100, 37x45x600", worst);
+  if (!th_small)
+    th_check(worst < 1e-5, label, "worst relative error %.3g over NN/NT/TN at sizes 1, 7x33x65, 197x65x33, K=0, 7x9x1100, 37x45x600", worst);
+  else
+    th_check(worst < 1e-5, label, "worst relative error %.3g over NN/NT/TN at sizes 1, 7x33x17, 67x65x33, K=0%s%s", worst,
+             c.kpass ? ", NN 9x17x600" : "", list_default ? ", NN 7x9x1100" : "");
   th_record("gemm", name + (c.clblast ? 0 : 4), worst, 0, 0);
 }
 
@@ -56,7 +74,7 @@ static void check_batched(const char *name) {
       }
   db_arena *ar = db_arena_new(th_ctx, "test gemm batched");
   db_tensor A = th_tensor(ar, na), B = th_tensor(ar, nb), C = th_tensor(ar, nc);
-  db_upload(th_ctx, A, fa); db_upload(th_ctx, B, fb); db_upload(th_ctx, C, fc);
+  th_upload(A, fa); th_upload(B, fb); th_upload(C, fc);
   int sh[1];
   sh[0] = (int)na - 3; db_tensor Av = db_view(A, 3, 1, sh);
   sh[0] = (int)nb - 3; db_tensor Bv = db_view(B, 3, 1, sh);
@@ -76,7 +94,9 @@ static void check_beta_zero(void) {
   gemm_config c = gemm_choose(th_ctx, 0, 0, 3, 5, 2, 1);
   db_arena *ar = db_arena_new(th_ctx, "test gemm beta0");
   db_tensor A = db_new(ar, 1, 6, 0, 0, 0), B = db_new(ar, 1, 10, 0, 0, 0), C = db_new(ar, 1, 15, 0, 0, 0);
-  db_fill(th_ctx, A, 1.0f); db_fill(th_ctx, B, 2.0f); db_fill(th_ctx, C, NAN);
+  float ha[6], hb[10], hc[15]; /* uploaded whole: Oclgrind misreads db_fill (docs/testing.md) */
+  for (int i = 0; i < 15; i++) { if (i < 6) ha[i] = 1.0f; if (i < 10) hb[i] = 2.0f; hc[i] = NAN; }
+  db_upload(th_ctx, A, ha); db_upload(th_ctx, B, hb); db_upload(th_ctx, C, hc);
   gemm_with(th_ctx, &c, 0, 0, 3, 5, 2, 1.0f, A, 2, 0, B, 5, 0, 0.0f, C, 5, 0, 1);
   float out[15];
   db_download(th_ctx, C, out);
@@ -120,31 +140,36 @@ static void check_cache_and_tuner(void) {
   gemm_config_format(&c, got, sizeof got);
   th_check(!strcmp(got, cands[0]), "gemm class without an entry uses the default", "got %s", got);
 
-  /* DBLOCKS_TUNE=auto tunes a class on its first use and caches the winner */
+  /* DBLOCKS_TUNE=auto tunes a class on its first use and caches the winner.
+   * Not on Oclgrind: it times every candidate, CLBlast included, on a
+   * 70x90x2000 product, minutes in an interpreter, and the timings mean
+   * nothing there; the validation that guards the tuner is checked below. */
   setenv("DBLOCKS_TUNE", "auto", 1);
   setenv("DBLOCKS_TUNE_SECONDS", "60", 1);
-  c = gemm_choose(th_ctx, 1, 0, 70, 90, 2000, 1);
-  char first[128];
-  gemm_config_format(&c, first, sizeof first);
-  th_check(gemm_validate(th_ctx, &c, 1, 0, 37, 29, 41) <= 1e-5, "gemm first-use tuning picks a valid configuration",
-           "%s", first);
-  gemm_reset_choices();
-  setenv("DBLOCKS_TUNE", "cache", 1);
-  c = gemm_choose(th_ctx, 1, 0, 70, 90, 2000, 1);
-  gemm_config_format(&c, got, sizeof got);
-  json_t *root = json_load_file(path, 0, NULL);
-  json_t *ent = json_object_get(json_object_get(root, "classes"), "tn-mmx");
-  th_check(!strcmp(got, first) && json_is_true(json_object_get(ent, "auto")) &&
-               json_integer_value(json_object_get(ent, "candidates_timed")) >= 2,
-           "gemm first-use tuning caches its choice (auto, candidates timed)", "first %s, then %s", first, got);
-  json_decref(root);
+  if (!th_oclgrind) {
+    c = gemm_choose(th_ctx, 1, 0, 70, 90, 2000, 1);
+    char first[128];
+    gemm_config_format(&c, first, sizeof first);
+    th_check(gemm_validate(th_ctx, &c, 1, 0, 37, 29, 41) <= 1e-5, "gemm first-use tuning picks a valid configuration",
+             "%s", first);
+    gemm_reset_choices();
+    setenv("DBLOCKS_TUNE", "cache", 1);
+    c = gemm_choose(th_ctx, 1, 0, 70, 90, 2000, 1);
+    gemm_config_format(&c, got, sizeof got);
+    json_t *root = json_load_file(path, 0, NULL);
+    json_t *ent = json_object_get(json_object_get(root, "classes"), "tn-mmx");
+    th_check(!strcmp(got, first) && json_is_true(json_object_get(ent, "auto")) &&
+                 json_integer_value(json_object_get(ent, "candidates_timed")) >= 2,
+             "gemm first-use tuning caches its choice (auto, candidates timed)", "first %s, then %s", first, got);
+    json_decref(root);
+  }
   /* with no budget left the default is cached untimed */
   setenv("DBLOCKS_TUNE", "auto", 1);
   setenv("DBLOCKS_TUNE_SECONDS", "0", 1);
   c = gemm_choose(th_ctx, 0, 0, 70, 2000, 90, 1);
   gemm_config_format(&c, got, sizeof got);
-  root = json_load_file(path, 0, NULL);
-  ent = json_object_get(json_object_get(root, "classes"), "nn-mxm");
+  json_t *root = json_load_file(path, 0, NULL);
+  json_t *ent = json_object_get(json_object_get(root, "classes"), "nn-mxm");
   th_check(!strcmp(got, cands[0]) && json_integer_value(json_object_get(ent, "candidates_timed")) == 0 &&
                json_is_string(json_object_get(ent, "config")),
            "gemm first-use tuning past its budget caches the default", "got %s", got);
@@ -185,13 +210,16 @@ static void check_cache_and_tuner(void) {
   gemm_config_parse("own:MDIMC=1,NDIMC=1,WPTM=4,WPTN=1,VW=4,KWG=16,LOCAL=0,FAULT=1", &bad);
   double e = gemm_validate(th_ctx, &bad, 0, 0, 37, 29, 41);
   th_check(e > 1e-3, "gemm validation fails a wrong kernel", "relative error %.3g", e);
-  /* ... so the tuner never picks it, however fast: CLBlast wins by default */
-  const char *faulty[1] = {"own:MDIMC=1,NDIMC=1,WPTM=4,WPTN=1,VW=4,KWG=16,LOCAL=0,FAULT=1"};
-  gemm_shape sh = {0, 0, 40, 40, 40};
-  int written = gemm_tune(th_ctx, &sh, 1, faulty, 1, 0.005, 0);
-  c = gemm_choose(th_ctx, 0, 0, 40, 40, 40, 1);
-  th_check(written == 1 && c.clblast, "gemm tuner rejects a wrong candidate", "written %d, chose %s", written,
-           c.clblast ? "clblast" : "the wrong kernel");
+  /* ... so the tuner never picks it, however fast: CLBlast wins by default
+   * (not on Oclgrind: that validates and times CLBlast, see tests_gemm) */
+  if (!th_oclgrind) {
+    const char *faulty[1] = {"own:MDIMC=1,NDIMC=1,WPTM=4,WPTN=1,VW=4,KWG=16,LOCAL=0,FAULT=1"};
+    gemm_shape sh = {0, 0, 40, 40, 40};
+    int written = gemm_tune(th_ctx, &sh, 1, faulty, 1, 0.005, 0);
+    c = gemm_choose(th_ctx, 0, 0, 40, 40, 40, 1);
+    th_check(written == 1 && c.clblast, "gemm tuner rejects a wrong candidate", "written %d, chose %s", written,
+             c.clblast ? "clblast" : "the wrong kernel");
+  }
 
   /* DBLOCKS_GEMM forces a configuration, and a bad one fails clearly */
   setenv("DBLOCKS_GEMM", "clblast", 1);
@@ -214,11 +242,13 @@ static void check_cache_and_tuner(void) {
   int has = gemm_clblast_tuned(th_ctx, desc, sizeof desc);
   th_check(has && strstr(desc, "MWG=64,NDIMB=8") && gemm_clblast_defaults(0),
            "gemm cache keeps CLBlast's Xgemm parameters", "%s", desc);
-  gemm_config cb;
-  gemm_config_parse("clblast", &cb);
-  double cerr = gemm_validate(th_ctx, &cb, 0, 1, 150, 140, 130); /* above the indirect switch: the tuned kernel */
-  th_check(cerr <= 1e-5 && !gemm_clblast_defaults(1), "CLBlast with the cached parameters is still right",
-           "relative error %.3g", cerr);
+  if (!th_oclgrind) { /* CLBlast: see tests_gemm */
+    gemm_config cb;
+    gemm_config_parse("clblast", &cb);
+    double cerr = gemm_validate(th_ctx, &cb, 0, 1, 150, 140, 130); /* above the indirect switch: the tuned kernel */
+    th_check(cerr <= 1e-5 && !gemm_clblast_defaults(1), "CLBlast with the cached parameters is still right",
+             "relative error %.3g", cerr);
+  }
   gemm_clblast_defaults(0);
   restore_env("DBLOCKS_TUNE", s_tune);
   restore_env("DBLOCKS_CACHE_DIR", s_cache);
@@ -232,12 +262,15 @@ void tests_gemm(void) {
   for (int list = 1; list <= 2; list++) {
     const char *const *cands;
     int n = gemm_candidates(th_ctx, list, &cands);
-    for (int i = 0; i < n; i++) check_config(cands[i]);
+    for (int i = 0; i < n; i++) check_config(cands[i], i == 0);
   }
-  check_config("clblast");
+  /* CLBlast's kernels are not ours (a report inside them could not be fixed
+   * here) and take Oclgrind's interpreter about 40 s: on Oclgrind only our
+   * own configurations run. */
+  if (!th_oclgrind) check_config("clblast", 0);
   check_batched("own:MDIMC=1,NDIMC=1,WPTM=8,WPTN=2,VW=16,KWG=16,LOCAL=0");
   check_batched("own:MDIMC=16,NDIMC=16,WPTM=4,WPTN=1,VW=4,KWG=16,LOCAL=1");
-  check_batched("clblast");
+  if (!th_oclgrind) check_batched("clblast");
   check_beta_zero();
   check_cache_and_tuner();
   TH_EXPECT_ERROR("gemm rejects a short leading dimension", "gemm: leading dimension of A", {
