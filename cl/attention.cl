@@ -29,8 +29,10 @@ typedef struct {
 
 attn_row attn_row_of(ulong bh, int i, int T, int C, int NH) {
   attn_row r;
-  r.h = (int)(bh % NH);
+  // x - q * y, not x % y beside x / y: that pair makes LLVM emit a `freeze`,
+  // which Oclgrind cannot run (tests/oclgrind/freeze_repro.c)
   r.b = (int)(bh / NH);
+  r.h = (int)(bh - (ulong)r.b * NH);
   r.i = i;
   r.hs = C / NH;
   r.ld = 3 * (ulong)C;
@@ -68,7 +70,7 @@ __global const float *attn_mask_of(int mode, __global const float *mask, ulong m
     int d = 0;                                                                           \
     for (; d + 8 <= n; d += 8) acc += vload8(0, a + d) * vload8(0, b + d);               \
     float4 h = acc.lo + acc.hi;                                                          \
-    float s = (h.x + h.y) + (h.z + h.w);                                                 \
+    float s = dot(h.even + h.odd, (float2)(1.0f)); /* lane sums Oclgrind can check */     \
     for (; d < n; d++) s += a[d] * b[d];                                                 \
     return s;                                                                            \
   }                                                                                      \
@@ -95,8 +97,9 @@ float4 dot4_g(__global const float *a, __global const float *b0, __global const 
     c3 += x * vload8(0, b3 + d);
   }
   float4 h0 = c0.lo + c0.hi, h1 = c1.lo + c1.hi, h2 = c2.lo + c2.hi, h3 = c3.lo + c3.hi;
-  float4 s = (float4)((h0.x + h0.y) + (h0.z + h0.w), (h1.x + h1.y) + (h1.z + h1.w), (h2.x + h2.y) + (h2.z + h2.w),
-                      (h3.x + h3.y) + (h3.z + h3.w));
+  const float2 one = (float2)(1.0f);
+  float4 s = (float4)(dot(h0.even + h0.odd, one), dot(h1.even + h1.odd, one), dot(h2.even + h2.odd, one),
+                      dot(h3.even + h3.odd, one));
   for (; d < n; d++) {
     s.x += a[d] * b0[d];
     s.y += a[d] * b1[d];
@@ -165,7 +168,8 @@ __kernel void attention_forward_rows(__global float *out, ulong out_off, __globa
                                      int mode) {
   ulong row = get_global_id(0);
   if (row >= (ulong)B * NH * T) return;
-  attn_row r = attn_row_of(row / T, (int)(row % T), T, C, NH);
+  ulong bh = row / T;
+  attn_row r = attn_row_of(bh, (int)(row - bh * T), T, C, NH);
   __global const float *m = attn_mask_of(mode, mask, mask_off, mask_bstride, r.b);
   __global const float *keys = qkv + qkv_off + r.tok + C, *vals = keys + C;
   __global const float *q = qkv + qkv_off + r.tok + (ulong)r.i * r.ld;
@@ -174,7 +178,7 @@ __kernel void attention_forward_rows(__global float *out, ulong out_off, __globa
   int jend = attn_key_end(mode, r.i, T), j = 0;
   for (; j + 4 <= jend; j += 4) { // four keys per step: one max update, one pass over acc
     int4 vis = attn_visible4(mode, m, r.i, 0, j, 1, T);
-    if (!(vis.x | vis.y | vis.z | vis.w)) continue;
+    if (!any(vis != 0)) continue;
     __global const float *k0 = keys + (ulong)j * r.ld, *v0 = vals + (ulong)j * r.ld;
     float4 s = attn_where4(vis, scale * dot4_g(q, k0, k0 + r.ld, k0 + 2 * r.ld, k0 + 3 * r.ld, r.hs), -INFINITY);
     float bm = fmax(fmax(s.x, s.y), fmax(s.z, s.w));
@@ -185,7 +189,7 @@ __kernel void attention_forward_rows(__global float *out, ulong out_off, __globa
       mx = bm;
     }
     float4 p = exp(s - mx); // 0 where invisible (s = -inf, mx finite)
-    l += (p.x + p.y) + (p.z + p.w);
+    l += dot(p.even + p.odd, (float2)(1.0f));
     axpy4_g(acc, p, v0, v0 + r.ld, v0 + 2 * r.ld, v0 + 3 * r.ld, r.hs);
   }
   for (; j < jend; j++) {
@@ -203,7 +207,7 @@ void attn_stage(__local float *ta, __local float *tb, __global const float *a, _
                 int j0, int n, int hs) {
   int lid = get_local_id(0), nl = get_local_size(0);
   for (int e = lid; e < n * hs; e += nl) {
-    int jj = e / hs, d = e % hs;
+    int jj = e / hs, d = e - jj * hs;
     ta[e] = a[(ulong)(j0 + jj) * ld + d];
     tb[e] = b[(ulong)(j0 + jj) * ld + d];
   }
@@ -215,9 +219,10 @@ __kernel void attention_forward_tiled(__global float *out, ulong out_off, __glob
                                       int mode, int tk, __local float *kt, __local float *vt) {
   int nl = get_local_size(0), nqb = (T + nl - 1) / nl;
   ulong g = get_group_id(0);
-  int i0 = (int)(g % nqb) * nl, i = i0 + get_local_id(0), live = i < T;
-  attn_row r = attn_row_of(g / nqb, i, T, C, NH);
-  ulong row = (g / nqb) * T + i;
+  ulong bh = g / nqb;
+  int i0 = (int)(g - bh * nqb) * nl, i = i0 + get_local_id(0), live = i < T;
+  attn_row r = attn_row_of(bh, i, T, C, NH);
+  ulong row = bh * T + i;
   __global const float *m = attn_mask_of(mode, mask, mask_off, mask_bstride, r.b);
   __global const float *keys = qkv + qkv_off + r.tok + C, *vals = keys + C;
   __global const float *q = qkv + qkv_off + r.tok + (ulong)i * r.ld;
@@ -253,7 +258,8 @@ __kernel void attention_backward_dsum(__global float *dsum, ulong dsum_off, __gl
                                       int NH) {
   ulong row = get_global_id(0);
   if (row >= (ulong)B * NH * T) return;
-  attn_row r = attn_row_of(row / T, (int)(row % T), T, C, NH);
+  ulong bh = row / T;
+  attn_row r = attn_row_of(bh, (int)(row - bh * T), T, C, NH);
   ulong o = ((ulong)r.b * T + r.i) * C + (ulong)r.h * r.hs;
   float s = 0.0f;
   for (int d = 0; d < r.hs; d++) s += dout[dout_off + o + d] * out[out_off + o + d];
@@ -272,7 +278,8 @@ __kernel void attention_backward_dq_rows(__global float *dqkv, ulong dqkv_off, _
                                          ulong mask_bstride, int B, int T, int C, int NH, float scale, int mode) {
   ulong row = get_global_id(0);
   if (row >= (ulong)B * NH * T) return;
-  attn_row r = attn_row_of(row / T, (int)(row % T), T, C, NH);
+  ulong bh = row / T;
+  attn_row r = attn_row_of(bh, (int)(row - bh * T), T, C, NH);
   __global const float *m = attn_mask_of(mode, mask, mask_off, mask_bstride, r.b);
   __global const float *keys = qkv + qkv_off + r.tok + C, *vals = keys + C;
   __global const float *q = qkv + qkv_off + r.tok + (ulong)r.i * r.ld;
@@ -282,7 +289,7 @@ __kernel void attention_backward_dq_rows(__global float *dqkv, ulong dqkv_off, _
   int jend = attn_key_end(mode, r.i, T), j = 0;
   for (; j + 4 <= jend; j += 4) {
     int4 vis = attn_visible4(mode, m, r.i, 0, j, 1, T);
-    if (!(vis.x | vis.y | vis.z | vis.w)) continue;
+    if (!any(vis != 0)) continue;
     __global const float *k0 = keys + (ulong)j * r.ld, *v0 = vals + (ulong)j * r.ld;
     __global const float *k1 = k0 + r.ld, *k2 = k1 + r.ld, *k3 = k2 + r.ld;
     float4 p = attn_where4(vis, exp(scale * dot4_g(q, k0, k1, k2, k3, r.hs) - L), 0.0f);
@@ -307,9 +314,10 @@ __kernel void attention_backward_dq_tiled(__global float *dqkv, ulong dqkv_off, 
                                           int tk, __local float *kt, __local float *vt) {
   int nl = get_local_size(0), nqb = (T + nl - 1) / nl;
   ulong g = get_group_id(0);
-  int i0 = (int)(g % nqb) * nl, i = i0 + get_local_id(0), live = i < T;
-  attn_row r = attn_row_of(g / nqb, i, T, C, NH);
-  ulong row = (g / nqb) * T + i;
+  ulong bh = g / nqb;
+  int i0 = (int)(g - bh * nqb) * nl, i = i0 + get_local_id(0), live = i < T;
+  attn_row r = attn_row_of(bh, i, T, C, NH);
+  ulong row = bh * T + i;
   __global const float *m = attn_mask_of(mode, mask, mask_off, mask_bstride, r.b);
   __global const float *keys = qkv + qkv_off + r.tok + C, *vals = keys + C;
   __global const float *q = qkv + qkv_off + r.tok + (ulong)i * r.ld;
@@ -346,7 +354,7 @@ __kernel void attention_backward_dkv_rows(__global float *dqkv, ulong dqkv_off, 
   ulong row = get_global_id(0);
   if (row >= (ulong)B * NH * T) return;
   ulong bh = row / T;
-  attn_row r = attn_row_of(bh, (int)(row % T), T, C, NH);
+  attn_row r = attn_row_of(bh, (int)(row - bh * T), T, C, NH);
   int j = r.i;
   __global const float *m = attn_mask_of(mode, mask, mask_off, mask_bstride, r.b);
   __global const float *queries = qkv + qkv_off + r.tok;
@@ -358,7 +366,7 @@ __kernel void attention_backward_dkv_rows(__global float *dqkv, ulong dqkv_off, 
   int i = attn_query_begin(mode, j);
   for (; i + 4 <= T; i += 4) {
     int4 vis = attn_visible4(mode, m, i, 1, j, 0, T);
-    if (!(vis.x | vis.y | vis.z | vis.w)) continue;
+    if (!any(vis != 0)) continue;
     __global const float *q0 = queries + (ulong)i * r.ld, *o0 = douts + (ulong)i * C;
     __global const float *q1 = q0 + r.ld, *q2 = q1 + r.ld, *q3 = q2 + r.ld;
     __global const float *o1 = o0 + C, *o2 = o1 + C, *o3 = o2 + C;
@@ -386,7 +394,7 @@ void attn_stage_queries(__local float *qt, __local float *ot, __local float *lt,
                         __global const float *lse_bh, __global const float *dsum_bh, int i0, int n, int hs) {
   int lid = get_local_id(0), nl = get_local_size(0);
   for (int e = lid; e < n * hs; e += nl) {
-    int ii = e / hs, d = e % hs;
+    int ii = e / hs, d = e - ii * hs;
     qt[e] = queries[(ulong)(i0 + ii) * ld + d];
     ot[e] = douts[(ulong)(i0 + ii) * C + d];
   }
@@ -405,7 +413,7 @@ __kernel void attention_backward_dkv_tiled(__global float *dqkv, ulong dqkv_off,
                                            __local float *dt) {
   int nl = get_local_size(0), nkb = (T + nl - 1) / nl;
   ulong g = get_group_id(0), bh = g / nkb;
-  int j0 = (int)(g % nkb) * nl, j = j0 + get_local_id(0), live = j < T;
+  int j0 = (int)(g - bh * nkb) * nl, j = j0 + get_local_id(0), live = j < T;
   attn_row r = attn_row_of(bh, j, T, C, NH);
   __global const float *m = attn_mask_of(mode, mask, mask_off, mask_bstride, r.b);
   __global const float *queries = qkv + qkv_off + r.tok;

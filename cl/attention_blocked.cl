@@ -109,7 +109,7 @@ __kernel void attention_transpose_heads(__global float *dst, ulong dst_off, __gl
   int j0 = get_global_id(0) * LANES;
   ulong bh = get_global_id(1);
   if (j0 >= tp || bh >= (ulong)B * NH) return;
-  ulong b = bh / NH, h = bh % NH;
+  ulong b = bh / NH, h = bh - b * NH; // not %: see attn_row_of in cl/attention.cl
   __global const float *s = src + src_off + b * T * ld + h * HS;
   __global float *o = dst + dst_off + bh * HS * tp + j0;
   const int n = min(LANES, T - j0);
@@ -136,8 +136,8 @@ __kernel void attention_forward_blocked(__global float *out, ulong out_off, __gl
   const int nqb = (T + QB - 1) / QB;
   ulong g = get_global_id(0);
   if (g >= (ulong)B * NH * nqb) return;
-  ulong bh = g / nqb, b = bh / NH, h = bh % NH, ld = 3 * (ulong)C;
-  int i0 = (int)(g % nqb) * QB;
+  ulong bh = g / nqb, b = bh / NH, h = bh - b * NH, ld = 3 * (ulong)C;
+  int i0 = (int)(g - bh * nqb) * QB;
   __global const float *base = qkv + qkv_off + b * T * ld + h * HS, *vals = base + 2 * C;
   __global const float *ktb = kt + kt_off + bh * HS * tp;
   __global const float *m = mode == 2 ? mask + mask_off + b * mask_bstride : mask;
@@ -221,8 +221,8 @@ __kernel void attention_backward_dq_blocked(__global float *dqkv, ulong dqkv_off
   const int nqb = (T + QD - 1) / QD;
   ulong g = get_global_id(0);
   if (g >= (ulong)B * NH * nqb) return;
-  ulong bh = g / nqb, b = bh / NH, h = bh % NH, ld = 3 * (ulong)C, sec = (ulong)B * NH * HS * tp;
-  int i0 = (int)(g % nqb) * QD;
+  ulong bh = g / nqb, b = bh / NH, h = bh - b * NH, ld = 3 * (ulong)C, sec = (ulong)B * NH * HS * tp;
+  int i0 = (int)(g - bh * nqb) * QD;
   __global const float *base = qkv + qkv_off + b * T * ld + h * HS, *keys = base + C;
   __global const float *ktb = tr + tr_off + sec + bh * HS * tp, *vtb = ktb + sec;
   __global const float *m = mode == 2 ? mask + mask_off + b * mask_bstride : mask;
@@ -294,8 +294,8 @@ __kernel void attention_backward_dkv_blocked(__global float *dqkv, ulong dqkv_of
   const int nkb = (T + KB - 1) / KB;
   ulong g = get_global_id(0);
   if (g >= (ulong)B * NH * nkb) return;
-  ulong bh = g / nkb, b = bh / NH, h = bh % NH, ld = 3 * (ulong)C, sec = (ulong)B * NH * HS * tp;
-  int j0 = (int)(g % nkb) * KB;
+  ulong bh = g / nkb, b = bh / NH, h = bh - b * NH, ld = 3 * (ulong)C, sec = (ulong)B * NH * HS * tp;
+  int j0 = (int)(g - bh * nkb) * KB;
   __global const float *base = qkv + qkv_off + b * T * ld + h * HS;
   __global const float *douts = dout + dout_off + b * T * C + h * HS;
   __global const float *qtb = tr + tr_off + bh * HS * tp, *otb = qtb + 3 * sec;

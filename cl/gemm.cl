@@ -120,9 +120,12 @@ void gemm(int M, int N, int K, float alpha, float beta,
 #if GROUPM
   const int num_n = get_num_groups(0), num_m = get_num_groups(1);
   const int id = get_group_id(1) * num_n + get_group_id(0);
-  const int first_m = id / (GROUPM * num_n) * GROUPM, in_group = id % (GROUPM * num_n);
-  const int rows_here = min(num_m - first_m, GROUPM);
-  const int m0 = (first_m + in_group % rows_here) * MWG, n0 = in_group / rows_here * NWG;
+  // x - (x / y) * y rather than x % y next to x / y: the pair makes LLVM emit
+  // a `freeze` that Oclgrind cannot run (tests/oclgrind/freeze_repro.c)
+  const int band = id / (GROUPM * num_n), in_group = id - band * (GROUPM * num_n);
+  const int first_m = band * GROUPM, rows_here = min(num_m - first_m, GROUPM);
+  const int col = in_group / rows_here;
+  const int m0 = (first_m + (in_group - col * rows_here)) * MWG, n0 = col * NWG;
 #else
   const int m0 = get_group_id(1) * MWG, n0 = get_group_id(0) * NWG;
 #endif
@@ -147,14 +150,14 @@ void gemm(int M, int N, int K, float alpha, float beta,
   for (int k0 = 0; k0 < K; k0 += KWG) {
     for (int e = lid; e < KWG * MWG; e += nthreads) {
 #if TA
-      int k = e / MWG, m = e % MWG; // consecutive items read consecutive m of a row of A
+      int k = e / MWG, m = e - k * MWG; // consecutive items read consecutive m of a row of A
 #else
-      int m = e / KWG, k = e % KWG; // consecutive items read consecutive k of a row of A
+      int m = e / KWG, k = e - m * KWG; // consecutive items read consecutive k of a row of A
 #endif
       As[k][m] = (m0 + m < M && k0 + k < K) ? A_AT(m0 + m, k0 + k) : 0.0f;
     }
     for (int e = lid; e < KWG * (NWG / VW); e += nthreads) {
-      int k = e / (NWG / VW), v = e % (NWG / VW);
+      int k = e / (NWG / VW), v = e - k * (NWG / VW);
       Bs[k][v] = k0 + k < K ? load_b_row(B, ldb, k0 + k, n0 + v * VW, N) : (floatv)(0.0f);
     }
     barrier(CLK_LOCAL_MEM_FENCE);
