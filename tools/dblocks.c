@@ -24,7 +24,8 @@ static void usage(FILE *f) {
              "first device. `dblocks <command> --help` documents a command.\n"
              "environment: DBLOCKS_CACHE_DIR (kernel binary cache; \"off\" disables), DBLOCKS_PROFILE=1\n"
              "(per-kernel device times at exit), DBLOCKS_GEMM=clblast|own:<params> (force one GEMM),\n"
-             "DBLOCKS_TUNE=off (ignore the GEMM tuning cache).\n");
+             "DBLOCKS_TUNE=auto|cache|off (tune a GEMM shape class on its first use, capped by\n"
+             "DBLOCKS_TUNE_SECONDS, default 4 / only read the tuning cache / ignore it).\n");
 }
 
 int main(int argc, char **argv) {
