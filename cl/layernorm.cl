@@ -4,16 +4,9 @@
 
 
 // One work-item per row (what a CPU driver gets): 16 independent partial sums
-// in a vector, added in a fixed order, so the row is not one chain of C
-// dependent adds. Deterministic; the work-group path sums in its own order.
-float row_lanes_total(float16 acc) {
-  float t[16];
-  vstore16(acc, 0, t);
-  float q0 = (t[0] + t[1]) + (t[2] + t[3]), q1 = (t[4] + t[5]) + (t[6] + t[7]);
-  float q2 = (t[8] + t[9]) + (t[10] + t[11]), q3 = (t[12] + t[13]) + (t[14] + t[15]);
-  return (q0 + q1) + (q2 + q3);
-}
-
+// in a vector, added in a fixed order (row_lanes_total, cl/common.clh), so the
+// row is not one chain of C dependent adds. Deterministic; the work-group
+// path sums in its own order.
 float row_sum(__global const float *x, int C) {
   float16 acc = (float16)(0.0f);
   int i = 0;

@@ -94,6 +94,13 @@ void modulate_backward(db_ctx *ctx, db_tensor dinp /* (B,T,C) */, db_tensor dmod
                        db_tensor dout /* (B,T,C) */, db_tensor inp, db_tensor mod, int shift_col,
                        int scale_col, int B, int T, int C, int ld);
 
+/* rmsnorm.c: no affine. out = x * rstd, rstd = 1/sqrt(mean(x^2) + eps);
+ * dinp += rstd (dy - xhat mean(dy xhat)), xhat = x rstd. */
+void rmsnorm_forward(db_ctx *ctx, db_tensor out /* (N,C) */, db_tensor rstd /* (N) saved */, db_tensor inp /* (N,C) */,
+                     int N, int C, float eps);
+void rmsnorm_backward(db_ctx *ctx, db_tensor dinp /* (N,C) += */, db_tensor dout /* (N,C) */, db_tensor inp,
+                      db_tensor rstd, int N, int C);
+
 /* layernorm_modulate.c: LayerNorm (no affine, as layernorm.c) then AdaLN
  * modulation (as modulate.c) in one op, as every DiT branch runs them:
  * out = (x - mean) * rstd * (1 + scale[b]) + shift[b]; saves mean, rstd.

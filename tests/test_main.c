@@ -10,7 +10,7 @@ extern int th_passed, th_failed;
 extern const char *th_filter;
 
 #define TEST_SUITES(X) \
-  X(runtime) X(rng) X(gemm) X(linear) X(layernorm) X(modulate) X(gated_residual) X(activations) \
+  X(runtime) X(rng) X(gemm) X(linear) X(layernorm) X(rmsnorm) X(modulate) X(gated_residual) X(activations) \
   X(bias_gelu) \
   X(layernorm_modulate) \
   X(attention) X(losses) X(embedding) X(patchify) X(glue_ops) X(reduce) X(adamw) X(params) X(dit_layer) X(dit) X(edm) X(run_config) X(data) X(formats) X(train) X(classifier) X(cli)
