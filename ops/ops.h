@@ -253,6 +253,14 @@ void rowscale_add_backward(db_ctx *ctx, db_tensor dx, db_tensor dy, db_tensor do
 void add_broadcast_forward(db_ctx *ctx, db_tensor out /* (n) */, db_tensor x /* (n) */, db_tensor y /* (m) */,
                            size_t n, size_t m);
 void add_broadcast_backward(db_ctx *ctx, db_tensor dx, db_tensor dy, db_tensor dout, size_t n, size_t m);
+/* concat_rows.c: out (B, Ra+Rc, D) = [a[b] ; c[b]] joined along rows per sample:
+ * a (B,Ra,D), c (B,Rc,D); with a_bcast / c_bcast = 1 that source is ONE (Ra,D) /
+ * (Rc,D) block shared by every sample. Either side may have 0 rows. backward:
+ * da, dc += their rows of dout, summed over samples when broadcast (either may be DB_NULL). */
+void concat_rows_forward(db_ctx *ctx, db_tensor out /* (B,Ra+Rc,D) */, db_tensor a, db_tensor c, int B, int Ra,
+                         int Rc, int D, int a_bcast, int c_bcast);
+void concat_rows_backward(db_ctx *ctx, db_tensor da, db_tensor dc, db_tensor dout, int B, int Ra, int Rc, int D,
+                          int a_bcast, int c_bcast);
 /* mean_tokens.c: out[b,c] = mean over t of x[b,t,c]; backward dx += dout / T. */
 void mean_tokens_forward(db_ctx *ctx, db_tensor out /* (B,C) */, db_tensor x /* (B,T,C) */, int B, int T, int C);
 void mean_tokens_backward(db_ctx *ctx, db_tensor dx, db_tensor dout, int B, int T, int C);

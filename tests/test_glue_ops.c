@@ -117,6 +117,54 @@ static void run_mean(int B, int T, int C) {
   th_run_op(&op);
 }
 
+
+/* concat_rows: in a (B or 1, Ra, D), c (B or 1, Rc, D) */
+typedef struct { int B, Ra, Rc, D, ab, cb; } cr_cfg;
+static void cr_fwd(th_op *op, double **in, double **out) {
+  cr_cfg *c = op->cfg;
+  int R = c->Ra + c->Rc;
+  for (int b = 0; b < c->B; b++)
+    for (int r = 0; r < R; r++)
+      for (int d = 0; d < c->D; d++)
+        out[0][((size_t)b * R + r) * c->D + d] =
+            r < c->Ra ? in[0][((size_t)(c->ab ? 0 : b) * c->Ra + r) * c->D + d]
+                      : in[1][((size_t)(c->cb ? 0 : b) * c->Rc + r - c->Ra) * c->D + d];
+}
+static void cr_bwd(th_op *op, double **in, double **dout, double **din) {
+  cr_cfg *c = op->cfg;
+  (void)in;
+  int R = c->Ra + c->Rc;
+  for (int b = 0; b < c->B; b++)
+    for (int r = 0; r < R; r++)
+      for (int d = 0; d < c->D; d++) {
+        double g = dout[0][((size_t)b * R + r) * c->D + d];
+        if (r < c->Ra) din[0][((size_t)(c->ab ? 0 : b) * c->Ra + r) * c->D + d] += g;
+        else din[1][((size_t)(c->cb ? 0 : b) * c->Rc + r - c->Ra) * c->D + d] += g;
+      }
+}
+static void cr_dev_fwd(th_op *op, db_ctx *ctx, db_tensor *in, db_tensor *out) {
+  cr_cfg *c = op->cfg;
+  concat_rows_forward(ctx, out[0], in[0], in[1], c->B, c->Ra, c->Rc, c->D, c->ab, c->cb);
+}
+static void cr_dev_bwd(th_op *op, db_ctx *ctx, db_tensor *in, db_tensor *out, db_tensor *dout, db_tensor *din) {
+  cr_cfg *c = op->cfg;
+  (void)in; (void)out;
+  concat_rows_backward(ctx, din[0], din[1], dout[0], c->B, c->Ra, c->Rc, c->D, c->ab, c->cb);
+}
+static void run_concat(int B, int Ra, int Rc, int D, int ab, int cb) {
+  cr_cfg c = {B, Ra, Rc, D, ab, cb};
+  th_op op;
+  th_op_init(&op, "concat_rows");
+  snprintf(op.shape, sizeof op.shape, "B=%d Ra=%d%s Rc=%d%s D=%d", B, Ra, ab ? "(shared)" : "", Rc,
+           cb ? "(shared)" : "", D);
+  th_add_in(&op, "a", (size_t)(ab ? 1 : B) * (Ra ? Ra : 1) * D, Ra > 0);
+  th_add_in(&op, "c", (size_t)(cb ? 1 : B) * (Rc ? Rc : 1) * D, Rc > 0);
+  th_add_out(&op, "out", (size_t)B * (Ra + Rc) * D);
+  op.ref_fwd = cr_fwd; op.ref_bwd = cr_bwd; op.dev_fwd = cr_dev_fwd; op.dev_bwd = cr_dev_bwd;
+  op.cfg = &c;
+  th_run_op(&op);
+}
+
 /* Both vector widths (16 floats per work-item, CPU; 4, GPU): row lengths 33,
  * 7, 197*5 leave a partial chunk, 784 and 64 none. */
 void tests_glue_ops(void) {
@@ -134,6 +182,18 @@ void tests_glue_ops(void) {
     run_mean(2, 5, 64);
   }
   elem_force_width(0);
+  /* the language model's [noisy | clean] tokens and its (sigma | shared clean) conditioning rows */
+  run_concat(3, 5, 5, 7, 0, 0);
+  run_concat(4, 1, 1, 33, 0, 1);
+  run_concat(2, 3, 4, 64, 1, 0);
+  run_concat(5, 0, 1, 9, 0, 1);
+  run_concat(1, 2, 0, 5, 0, 0);
+  run_concat(600, 1, 1, 3, 0, 1); /* more samples than one column-sum chunk */
+  TH_EXPECT_ERROR("concat_rows rejects a wrong output size", "concat_rows_forward", {
+    db_arena *a = db_arena_new(th_ctx, "bad");
+    db_tensor x = db_new(a, 1, 10, 0, 0, 0);
+    concat_rows_forward(th_ctx, x, x, x, 2, 1, 1, 3, 0, 0);
+  });
   TH_EXPECT_ERROR("add_broadcast rejects a non-dividing repeat", "not a whole number of repeats", {
     db_arena *a = db_arena_new(th_ctx, "bad");
     db_tensor x = db_new(a, 1, 10, 0, 0, 0), y = db_new(a, 1, 3, 0, 0, 0);
