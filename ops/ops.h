@@ -165,11 +165,15 @@ void bias_gelu_backward_inplace(db_ctx *ctx, db_tensor d /* (N,C) */, db_tensor 
  * h*hs..(h+1)*hs of each, hs = C/NH <= 128. Scores are scaled by 1/sqrt(hs).
  * mode ATTN_BIDIRECTIONAL, ATTN_CAUSAL (query i sees keys j <= i) or
  * ATTN_MASK (query i of sample b sees key j where mask[i*T+j] != 0 for a
- * (T,T) mask, mask[(b*T+i)*T+j] for a (B,T,T) one). A query that sees no key
+ * (T,T) mask, mask[(b*T+i)*T+j] for a (B,T,T) one) or ATTN_BLOCKDIFF (the
+ * language model's block diffusion without a mask tensor: T = 2n tokens
+ * [noisy 0..n-1 | clean 0..n-1]; noisy query i sees key i (itself) and clean
+ * keys n+j, j < i; clean query n+i sees clean keys n+j, j <= i; T must be
+ * even; fully masked key tiles are skipped). A query that sees no key
  * outputs zeros. Saved: lse (B,NH,T), the log-sum-exp of each query's scaled
  * scores (0 for a query that sees no key); the backward also reads out, qkv
  * and the same mask. No (T,T) matrix is stored: memory is O(B*T*C). */
-enum { ATTN_BIDIRECTIONAL = 0, ATTN_CAUSAL = 1, ATTN_MASK = 2 };
+enum { ATTN_BIDIRECTIONAL = 0, ATTN_CAUSAL = 1, ATTN_MASK = 2, ATTN_BLOCKDIFF = 3 };
 void attention_forward(db_ctx *ctx, db_tensor out /* (B,T,C) */, db_tensor lse /* (B,NH,T) saved */,
                        db_tensor qkv /* (B,T,3C) */, db_tensor mask /* (T,T), (B,T,T) or DB_NULL */, int mode,
                        int B, int T, int C, int NH);
@@ -264,5 +268,33 @@ void concat_rows_backward(db_ctx *ctx, db_tensor da, db_tensor dc, db_tensor dou
 /* mean_tokens.c: out[b,c] = mean over t of x[b,t,c]; backward dx += dout / T. */
 void mean_tokens_forward(db_ctx *ctx, db_tensor out /* (B,C) */, db_tensor x /* (B,T,C) */, int B, int T, int C);
 void mean_tokens_backward(db_ctx *ctx, db_tensor dx, db_tensor dout, int B, int T, int C);
+
+/* rope.c: rotary position embedding (GPT-NeoX "rotate half") IN PLACE on the
+ * first ncols columns of each row of x (N, ld), in consecutive heads of hs
+ * columns (hs even, ncols a multiple of hs, ncols <= ld; the model: the q and
+ * k parts, ncols = 2C, of a packed qkv row). Within a head, columns i and
+ * i + hs/2 (i < hs/2) rotate by theta = pos * base^(-2i/hs):
+ * x'_i = x_i cos - x_{i+hs/2} sin, x'_{i+hs/2} = x_{i+hs/2} cos + x_i sin,
+ * with pos = pos0 + (row % period) (training on (B, 2T) [noisy | clean] rows:
+ * period T, pos0 0; decoding one token per sequence: period 1, pos0 = t).
+ * rope_backward is an in-place exception to +=, like gelu_backward_inplace:
+ * dx = R(-theta) dx, the transpose of the rotation, over the same columns. */
+void rope_forward(db_ctx *ctx, db_tensor x /* (N,ld) in place */, int N, int ncols, int ld, int hs, int pos0,
+                  int period, float base);
+void rope_backward(db_ctx *ctx, db_tensor dx /* (N,ld) in place */, int N, int ncols, int ld, int hs, int pos0,
+                   int period, float base);
+
+/* swiglu.c: inp (N, 2H) laid out [a | b] per row (one fused linear's output),
+ * out = silu(a) * b; backward: da += dout * b * silu'(a), db += dout * silu(a). */
+void swiglu_forward(db_ctx *ctx, db_tensor out /* (N,H) */, db_tensor inp /* (N,2H) */, int N, int H);
+void swiglu_backward(db_ctx *ctx, db_tensor dinp /* (N,2H) += */, db_tensor dout /* (N,H) */, db_tensor inp, int N,
+                     int H);
+
+/* attention.c, decoding with a K/V cache (forward only): for each sequence b
+ * and head h, the query of row n-1 of qkv against the keys and values of rows
+ * 0..n-1 (1 <= n <= Tcap), scale 1/sqrt(hs): exactly the last row of
+ * ATTN_CAUSAL attention over the first n rows. Rows n..Tcap-1 are not read. */
+void attention_decode_forward(db_ctx *ctx, db_tensor out /* (B,C) */, db_tensor qkv /* (B,Tcap,3C) */, int n, int B,
+                              int Tcap, int C, int NH);
 
 #endif
