@@ -13,7 +13,11 @@
 //            behind barriers, each work-item then reads them from there: the
 //            GPU path. Work-items past the last row load tiles but write nothing.
 // mode: 0 bidirectional, 1 causal (query i sees key j iff j <= i), 2 mask
-// (iff mask[b*mask_bstride + i*T + j] != 0; mask_bstride 0 shares one (T,T)).
+// (iff mask[b*mask_bstride + i*T + j] != 0; mask_bstride 0 shares one (T,T)),
+// 3 block diffusion over T = 2n tokens [noisy 0..n-1 | clean 0..n-1]: noisy
+// query i sees key i and clean keys n+j, j < i; clean query n+i sees clean
+// keys n+j, j <= i. Modes 1 and 3 visit only the key (query) ranges a query
+// (key) can see, and the tiled kernels skip tiles no row of the group sees.
 // A query that sees no key outputs 0 and saves lse 0 (never read: such a
 // query is visible to no key, so no backward loop reaches it).
 
@@ -43,13 +47,57 @@ attn_row attn_row_of(ulong bh, int i, int T, int C, int NH) {
 int attn_visible(int mode, __global const float *m, int i, int j, int T) {
   if (mode == 1) return j <= i;
   if (mode == 2) return m[(ulong)i * T + j] != 0.0f;
+  if (mode == 3) {
+    int n = T >> 1;
+    return i < n ? j == i || (j >= n && j < n + i) : j >= n && j <= i;
+  }
   return 1;
 }
 
-// keys a query needs: causal stops at the diagonal
-int attn_key_end(int mode, int i, int T) { return mode == 1 ? min(i + 1, T) : T; }
-// queries a key needs: causal starts at the diagonal
-int attn_query_begin(int mode, int j) { return mode == 1 ? j : 0; }
+// The keys query i can see, as two ranges [x, y) and [z, w) (the second
+// often empty): causal stops at the diagonal; a noisy query of mode 3 sees
+// itself and clean keys [n, n+i), a clean one [n, i].
+int4 attn_key_ranges(int mode, int i, int T) {
+  int n = T >> 1;
+  if (mode == 1) return (int4)(0, min(i + 1, T), 0, 0);
+  if (mode == 3) return i < n ? (int4)(i, i + 1, n, n + i) : (int4)(n, i + 1, 0, 0);
+  return (int4)(0, T, 0, 0);
+}
+// The queries that can see key j, likewise: causal starts at the diagonal; a
+// noisy key of mode 3 is seen by its own query only, clean key j by noisy
+// queries (j-n, n) and clean queries [j, T).
+int4 attn_query_ranges(int mode, int j, int T) {
+  int n = T >> 1;
+  if (mode == 1) return (int4)(j, T, 0, 0);
+  if (mode == 3) return j < n ? (int4)(j, j + 1, 0, 0) : (int4)(j - n + 1, n, j, T);
+  return (int4)(0, T, 0, 0);
+}
+// Keys a group of queries i0..i1 can see lie in [begin, end): the key ranges'
+// hull (mode 3: begin grows with i; the end does not, it peaks at query n-1).
+int attn_group_key_begin(int mode, int i0, int T) { return mode == 3 ? attn_key_ranges(3, i0, T).x : 0; }
+int attn_group_key_end(int mode, int i0, int i1, int T) {
+  if (mode == 1) return min(i1 + 1, T);
+  if (mode != 3) return T;
+  int n = T >> 1, e = i1 < n ? n + i1 : i1 + 1;
+  return i0 < n ? max(e, n + min(i1, n - 1)) : e;
+}
+// Queries a group of keys j0..j1 is seen by start at: (the hull, as above)
+int attn_group_query_begin(int mode, int j0, int j1, int T) {
+  if (mode == 1) return j0;
+  if (mode != 3) return 0;
+  int n = T >> 1;
+  return j0 < n ? (j1 >= n ? min(j0, 1) : j0) : j0 - n + 1;
+}
+// 0 when no query of i0..i1 sees any key of j0..j1 (bounds inclusive): a
+// tile the whole group may skip. Only mode 3 has such tiles inside the hulls.
+int attn_tile_needed(int mode, int i0, int i1, int j0, int j1, int T) {
+  if (mode != 3) return 1;
+  int n = T >> 1;
+  if (max(i0, j0) <= min(min(i1, j1), n - 1)) return 1; // a noisy query on its own key
+  int k0 = max(j0, n);                                   // the first clean key
+  if (k0 > j1) return 0;
+  return (i0 < n && k0 < n + min(i1, n - 1)) || (i1 >= n && k0 <= i1);
+}
 
 __global const float *attn_mask_of(int mode, __global const float *mask, ulong mask_off, ulong mask_bstride, int b) {
   return mode == 2 ? mask + mask_off + (ulong)b * mask_bstride : mask;
@@ -175,28 +223,31 @@ __kernel void attention_forward_rows(__global float *out, ulong out_off, __globa
   __global const float *q = qkv + qkv_off + r.tok + (ulong)r.i * r.ld;
   float acc[HS_MAX], mx = -INFINITY, l = 0.0f;
   for (int d = 0; d < r.hs; d++) acc[d] = 0.0f;
-  int jend = attn_key_end(mode, r.i, T), j = 0;
-  for (; j + 4 <= jend; j += 4) { // four keys per step: one max update, one pass over acc
-    int4 vis = attn_visible4(mode, m, r.i, 0, j, 1, T);
-    if (!any(vis != 0)) continue;
-    __global const float *k0 = keys + (ulong)j * r.ld, *v0 = vals + (ulong)j * r.ld;
-    float4 s = attn_where4(vis, scale * dot4_g(q, k0, k0 + r.ld, k0 + 2 * r.ld, k0 + 3 * r.ld, r.hs), -INFINITY);
-    float bm = fmax(fmax(s.x, s.y), fmax(s.z, s.w));
-    if (bm > mx) {
-      float corr = exp(mx - bm);
-      l *= corr;
-      for (int d = 0; d < r.hs; d++) acc[d] *= corr;
-      mx = bm;
+  int4 kr = attn_key_ranges(mode, r.i, T);
+  for (int rg = 0; rg < 2; rg++) {
+    int j = rg ? kr.z : kr.x, jend = rg ? kr.w : kr.y;
+    for (; j + 4 <= jend; j += 4) { // four keys per step: one max update, one pass over acc
+      int4 vis = attn_visible4(mode, m, r.i, 0, j, 1, T);
+      if (!any(vis != 0)) continue;
+      __global const float *k0 = keys + (ulong)j * r.ld, *v0 = vals + (ulong)j * r.ld;
+      float4 s = attn_where4(vis, scale * dot4_g(q, k0, k0 + r.ld, k0 + 2 * r.ld, k0 + 3 * r.ld, r.hs), -INFINITY);
+      float bm = fmax(fmax(s.x, s.y), fmax(s.z, s.w));
+      if (bm > mx) {
+        float corr = exp(mx - bm);
+        l *= corr;
+        for (int d = 0; d < r.hs; d++) acc[d] *= corr;
+        mx = bm;
+      }
+      float4 p = exp(s - mx); // 0 where invisible (s = -inf, mx finite)
+      l += dot(p.even + p.odd, (float2)(1.0f));
+      axpy4_g(acc, p, v0, v0 + r.ld, v0 + 2 * r.ld, v0 + 3 * r.ld, r.hs);
     }
-    float4 p = exp(s - mx); // 0 where invisible (s = -inf, mx finite)
-    l += dot(p.even + p.odd, (float2)(1.0f));
-    axpy4_g(acc, p, v0, v0 + r.ld, v0 + 2 * r.ld, v0 + 3 * r.ld, r.hs);
-  }
-  for (; j < jend; j++) {
-    if (!attn_visible(mode, m, r.i, j, T)) continue;
-    float s = scale * dot_g(q, keys + (ulong)j * r.ld, r.hs);
-    float p = attn_online_weight(s, &mx, &l, acc, r.hs);
-    axpy_g(acc, p, vals + (ulong)j * r.ld, r.hs);
+    for (; j < jend; j++) {
+      if (!attn_visible(mode, m, r.i, j, T)) continue;
+      float s = scale * dot_g(q, keys + (ulong)j * r.ld, r.hs);
+      float p = attn_online_weight(s, &mx, &l, acc, r.hs);
+      axpy_g(acc, p, vals + (ulong)j * r.ld, r.hs);
+    }
   }
   attn_store_row(out, out_off, lse, lse_off, row, r, T, C, mx, l, acc);
 }
@@ -228,9 +279,10 @@ __kernel void attention_forward_tiled(__global float *out, ulong out_off, __glob
   __global const float *q = qkv + qkv_off + r.tok + (ulong)i * r.ld;
   float acc[HS_MAX], mx = -INFINITY, l = 0.0f;
   for (int d = 0; d < r.hs; d++) acc[d] = 0.0f;
-  int jend = attn_key_end(mode, min(i0 + nl - 1, T - 1), T); // the group's last query decides
-  for (int j0 = 0; j0 < jend; j0 += tk) {
+  int i1 = min(i0 + nl - 1, T - 1), jend = attn_group_key_end(mode, i0, i1, T);
+  for (int j0 = attn_group_key_begin(mode, i0, T); j0 < jend; j0 += tk) {
     int n = min(tk, jend - j0);
+    if (!attn_tile_needed(mode, i0, i1, j0, j0 + n - 1, T)) continue; // the same for the whole group
     attn_stage(kt, vt, keys, vals, r.ld, j0, n, r.hs);
     barrier(CLK_LOCAL_MEM_FENCE);
     if (live)
@@ -286,22 +338,25 @@ __kernel void attention_backward_dq_rows(__global float *dqkv, ulong dqkv_off, _
   __global const float *dO = dout + dout_off + ((ulong)r.b * T + r.i) * C + (ulong)r.h * r.hs;
   float dq[HS_MAX], L = lse[lse_off + row], D = dsum[dsum_off + row];
   for (int d = 0; d < r.hs; d++) dq[d] = 0.0f;
-  int jend = attn_key_end(mode, r.i, T), j = 0;
-  for (; j + 4 <= jend; j += 4) {
-    int4 vis = attn_visible4(mode, m, r.i, 0, j, 1, T);
-    if (!any(vis != 0)) continue;
-    __global const float *k0 = keys + (ulong)j * r.ld, *v0 = vals + (ulong)j * r.ld;
-    __global const float *k1 = k0 + r.ld, *k2 = k1 + r.ld, *k3 = k2 + r.ld;
-    float4 p = attn_where4(vis, exp(scale * dot4_g(q, k0, k1, k2, k3, r.hs) - L), 0.0f);
-    float4 ds = p * (dot4_g(dO, v0, v0 + r.ld, v0 + 2 * r.ld, v0 + 3 * r.ld, r.hs) - D);
-    axpy4_g(dq, ds, k0, k1, k2, k3, r.hs);
-  }
-  for (; j < jend; j++) {
-    if (!attn_visible(mode, m, r.i, j, T)) continue;
-    __global const float *kj = keys + (ulong)j * r.ld;
-    float p = exp(scale * dot_g(q, kj, r.hs) - L);
-    float ds = p * (dot_g(dO, vals + (ulong)j * r.ld, r.hs) - D);
-    axpy_g(dq, ds, kj, r.hs);
+  int4 kr = attn_key_ranges(mode, r.i, T);
+  for (int rg = 0; rg < 2; rg++) {
+    int j = rg ? kr.z : kr.x, jend = rg ? kr.w : kr.y;
+    for (; j + 4 <= jend; j += 4) {
+      int4 vis = attn_visible4(mode, m, r.i, 0, j, 1, T);
+      if (!any(vis != 0)) continue;
+      __global const float *k0 = keys + (ulong)j * r.ld, *v0 = vals + (ulong)j * r.ld;
+      __global const float *k1 = k0 + r.ld, *k2 = k1 + r.ld, *k3 = k2 + r.ld;
+      float4 p = attn_where4(vis, exp(scale * dot4_g(q, k0, k1, k2, k3, r.hs) - L), 0.0f);
+      float4 ds = p * (dot4_g(dO, v0, v0 + r.ld, v0 + 2 * r.ld, v0 + 3 * r.ld, r.hs) - D);
+      axpy4_g(dq, ds, k0, k1, k2, k3, r.hs);
+    }
+    for (; j < jend; j++) {
+      if (!attn_visible(mode, m, r.i, j, T)) continue;
+      __global const float *kj = keys + (ulong)j * r.ld;
+      float p = exp(scale * dot_g(q, kj, r.hs) - L);
+      float ds = p * (dot_g(dO, vals + (ulong)j * r.ld, r.hs) - D);
+      axpy_g(dq, ds, kj, r.hs);
+    }
   }
   attn_add_row(dqkv + dqkv_off + r.tok + (ulong)r.i * r.ld, dq, scale, r.hs);
 }
@@ -328,9 +383,10 @@ __kernel void attention_backward_dq_tiled(__global float *dqkv, ulong dqkv_off, 
     D = dsum[dsum_off + row];
   }
   for (int d = 0; d < r.hs; d++) dq[d] = 0.0f;
-  int jend = attn_key_end(mode, min(i0 + nl - 1, T - 1), T);
-  for (int j0 = 0; j0 < jend; j0 += tk) {
+  int i1 = min(i0 + nl - 1, T - 1), jend = attn_group_key_end(mode, i0, i1, T);
+  for (int j0 = attn_group_key_begin(mode, i0, T); j0 < jend; j0 += tk) {
     int n = min(tk, jend - j0);
+    if (!attn_tile_needed(mode, i0, i1, j0, j0 + n - 1, T)) continue; // the same for the whole group
     attn_stage(kt, vt, keys, vals, r.ld, j0, n, r.hs);
     barrier(CLK_LOCAL_MEM_FENCE);
     if (live)
@@ -363,25 +419,28 @@ __kernel void attention_backward_dkv_rows(__global float *dqkv, ulong dqkv_off, 
   float dk[HS_MAX], dv[HS_MAX];
   for (int d = 0; d < r.hs; d++) dk[d] = dv[d] = 0.0f;
   __global const float *lse_bh = lse + lse_off + bh * T, *dsum_bh = dsum + dsum_off + bh * T;
-  int i = attn_query_begin(mode, j);
-  for (; i + 4 <= T; i += 4) {
-    int4 vis = attn_visible4(mode, m, i, 1, j, 0, T);
-    if (!any(vis != 0)) continue;
-    __global const float *q0 = queries + (ulong)i * r.ld, *o0 = douts + (ulong)i * C;
-    __global const float *q1 = q0 + r.ld, *q2 = q1 + r.ld, *q3 = q2 + r.ld;
-    __global const float *o1 = o0 + C, *o2 = o1 + C, *o3 = o2 + C;
-    float4 p = attn_where4(vis, exp(scale * dot4_g(k, q0, q1, q2, q3, r.hs) - vload4(0, lse_bh + i)), 0.0f);
-    float4 ds = p * (dot4_g(v, o0, o1, o2, o3, r.hs) - vload4(0, dsum_bh + i));
-    axpy4_g(dv, p, o0, o1, o2, o3, r.hs);
-    axpy4_g(dk, ds, q0, q1, q2, q3, r.hs);
-  }
-  for (; i < T; i++) {
-    if (!attn_visible(mode, m, i, j, T)) continue;
-    __global const float *qi = queries + (ulong)i * r.ld, *dOi = douts + (ulong)i * C;
-    float p = exp(scale * dot_g(qi, k, r.hs) - lse[lse_off + bh * T + i]);
-    float ds = p * (dot_g(v, dOi, r.hs) - dsum[dsum_off + bh * T + i]);
-    axpy_g(dv, p, dOi, r.hs);
-    axpy_g(dk, ds, qi, r.hs);
+  int4 qr = attn_query_ranges(mode, j, T);
+  for (int rg = 0; rg < 2; rg++) {
+    int i = rg ? qr.z : qr.x, iend = rg ? qr.w : qr.y;
+    for (; i + 4 <= iend; i += 4) {
+      int4 vis = attn_visible4(mode, m, i, 1, j, 0, T);
+      if (!any(vis != 0)) continue;
+      __global const float *q0 = queries + (ulong)i * r.ld, *o0 = douts + (ulong)i * C;
+      __global const float *q1 = q0 + r.ld, *q2 = q1 + r.ld, *q3 = q2 + r.ld;
+      __global const float *o1 = o0 + C, *o2 = o1 + C, *o3 = o2 + C;
+      float4 p = attn_where4(vis, exp(scale * dot4_g(k, q0, q1, q2, q3, r.hs) - vload4(0, lse_bh + i)), 0.0f);
+      float4 ds = p * (dot4_g(v, o0, o1, o2, o3, r.hs) - vload4(0, dsum_bh + i));
+      axpy4_g(dv, p, o0, o1, o2, o3, r.hs);
+      axpy4_g(dk, ds, q0, q1, q2, q3, r.hs);
+    }
+    for (; i < iend; i++) {
+      if (!attn_visible(mode, m, i, j, T)) continue;
+      __global const float *qi = queries + (ulong)i * r.ld, *dOi = douts + (ulong)i * C;
+      float p = exp(scale * dot_g(qi, k, r.hs) - lse[lse_off + bh * T + i]);
+      float ds = p * (dot_g(v, dOi, r.hs) - dsum[dsum_off + bh * T + i]);
+      axpy_g(dv, p, dOi, r.hs);
+      axpy_g(dk, ds, qi, r.hs);
+    }
   }
   __global float *dst = dqkv + dqkv_off + r.tok + (ulong)j * r.ld;
   attn_add_row(dst + C, dk, scale, r.hs);
@@ -421,8 +480,10 @@ __kernel void attention_backward_dkv_tiled(__global float *dqkv, ulong dqkv_off,
   __global const float *k = queries + (ulong)j * r.ld + C, *v = k + C;
   float dk[HS_MAX], dv[HS_MAX];
   for (int d = 0; d < r.hs; d++) dk[d] = dv[d] = 0.0f;
-  for (int i0 = attn_query_begin(mode, j0); i0 < T; i0 += tk) { // the group's first key decides
+  int j1 = min(j0 + nl - 1, T - 1);
+  for (int i0 = attn_group_query_begin(mode, j0, j1, T); i0 < T; i0 += tk) {
     int n = min(tk, T - i0);
+    if (!attn_tile_needed(mode, i0, i0 + n - 1, j0, j1, T)) continue; // the same for the whole group
     attn_stage_queries(qt, ot, lt, dt, queries, r.ld, douts, C, lse + lse_off + bh * T, dsum + dsum_off + bh * T, i0,
                        n, r.hs);
     barrier(CLK_LOCAL_MEM_FENCE);
@@ -441,5 +502,41 @@ __kernel void attention_backward_dkv_tiled(__global float *dqkv, ulong dqkv_off,
     __global float *dst = dqkv + dqkv_off + r.tok + (ulong)j * r.ld;
     attn_add_row(dst + C, dk, scale, r.hs);
     attn_add_row(dst + 2 * C, dv, 1.0f, r.hs);
+  }
+}
+
+// ---------------------------------------------------------------- decoding
+// One new token per sequence with a K/V cache: qkv (B, Tcap, 3C), the query
+// of row n-1 against keys and values of rows 0..n-1 (the last row of causal
+// attention over the first n rows). One work-group per (sample, head): work-
+// item lid takes keys lid, lid + nl, ... with its own online softmax; the
+// group then merges the partial (max, sum, acc) through wg_max and wg_sum
+// (a group of one, a CPU driver's choice, needs no merge). out (B, C).
+__kernel void attention_decode_forward(__global float *out, ulong out_off, __global const float *qkv, ulong qkv_off,
+                                       int n, int Tcap, int C, int NH, float scale, __local float *buf) {
+  ulong bh = get_group_id(0);
+  int lid = get_local_id(0), nl = get_local_size(0);
+  int b = (int)(bh / NH), h = (int)(bh - (ulong)b * NH), hs = C / NH; // not %: see attn_row_of
+  ulong ld = 3 * (ulong)C;
+  __global const float *base = qkv + qkv_off + (ulong)b * Tcap * ld + (ulong)h * hs;
+  __global const float *q = base + (ulong)(n - 1) * ld, *keys = base + C, *vals = base + 2 * C;
+  float acc[HS_MAX], mx = -INFINITY, l = 0.0f;
+  for (int d = 0; d < hs; d++) acc[d] = 0.0f;
+  for (int j = lid; j < n; j += nl) {
+    float s = scale * dot_g(q, keys + (ulong)j * ld, hs);
+    float p = attn_online_weight(s, &mx, &l, acc, hs);
+    axpy_g(acc, p, vals + (ulong)j * ld, hs);
+  }
+  __global float *o = out + out_off + (ulong)b * C + (ulong)h * hs;
+  if (nl == 1) {
+    for (int d = 0; d < hs; d++) o[d] = acc[d] / l;
+    return;
+  }
+  float M = wg_max(buf, mx);                        // finite: key 0 belongs to work-item 0
+  float corr = mx == -INFINITY ? 0.0f : exp(mx - M); // an item without keys adds nothing
+  float inv = 1.0f / wg_sum(buf, l * corr);
+  for (int d = 0; d < hs; d++) {
+    float v = wg_sum(buf, acc[d] * corr);
+    if (lid == 0) o[d] = v * inv;
   }
 }

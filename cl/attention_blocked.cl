@@ -15,8 +15,12 @@
 // exp(score - lse) use exactly the forward's scores.
 // Build options: HS (head size), VD (4, 8 or 16, dividing HS), QB (forward), QD (dq), KB (dk, dv).
 // mode: 0 bidirectional, 1 causal (query i sees key j iff j <= i), 2 mask
-// (iff mask[b*mask_bstride + i*T + j] != 0). A query that sees no key
-// outputs 0 and saves lse 0, like the other kernels.
+// (iff mask[b*mask_bstride + i*T + j] != 0), 3 block diffusion over T = 2n
+// tokens [noisy | clean] (noisy query i sees key i and clean keys n+j, j < i;
+// clean query n+i sees clean keys n+j, j <= i: as in cl/attention.cl, whose
+// range helpers are repeated below; blocks of 16 keys or queries that no row
+// of a work-item sees are skipped). A query that sees no key outputs 0 and
+// saves lse 0, like the other kernels.
 
 #ifndef HS
 #define HS 16
@@ -69,10 +73,38 @@ float hmax16(float16 v) {
 // lanes 0..15 as ints
 int16 lane_ids(void) { return (int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15); }
 
+// Mode 3's ranges (as attn_group_key_end, attn_group_query_begin and
+// attn_tile_needed of cl/attention.cl): keys queries i0..i1 see lie in
+// [bd_key_begin(i0), bd_key_end(i0, i1)); queries keys j0..j1 are seen by
+// start at bd_query_begin(j0, j1); bd_needed: some query of i0..i1 sees some
+// key of j0..j1 (bounds inclusive).
+int bd_key_begin(int i0, int T) { return min(i0, T >> 1); }
+int bd_key_end(int i0, int i1, int T) {
+  int n = T >> 1, e = i1 < n ? n + i1 : i1 + 1;
+  return i0 < n ? max(e, n + min(i1, n - 1)) : e;
+}
+int bd_query_begin(int j0, int j1, int T) {
+  int n = T >> 1;
+  return j0 < n ? (j1 >= n ? min(j0, 1) : j0) : j0 - n + 1;
+}
+int bd_needed(int i0, int i1, int j0, int j1, int T) {
+  int n = T >> 1;
+  if (max(i0, j0) <= min(min(i1, j1), n - 1)) return 1;
+  int k0 = max(j0, n);
+  if (k0 > j1) return 0;
+  return (i0 < n && k0 < n + min(i1, n - 1)) || (i1 >= n && k0 <= i1);
+}
+// mode 3 visibility of key j (lanes) to query i (lanes)
+int16 bd_visible(int16 i, int16 j, int T) {
+  int16 n = (int16)(T >> 1);
+  return select(j >= n && j <= i, j == i || (j >= n && j < n + i), i < n);
+}
+
 // s where key j0+lane is visible to query i (and lane < n), else -inf
 float16 mask_keys(float16 s, int mode, __global const float *m, int i, int j0, int n, int T) {
   int16 lane = lane_ids(), vis = lane < (int16)(n);
   if (mode == 1) vis &= lane + (int16)(j0) <= (int16)(i);
+  if (mode == 3) vis &= bd_visible((int16)(i), lane + (int16)(j0), T);
   if (mode == 2) {
     float mv[LANES];
     for (int l = 0; l < LANES; l++) mv[l] = l < n ? m[(ulong)i * T + j0 + l] : 0.0f;
@@ -85,6 +117,7 @@ float16 mask_keys(float16 s, int mode, __global const float *m, int i, int j0, i
 int16 visible_queries(int mode, __global const float *m, int i0, int n, int j, int T) {
   int16 lane = lane_ids(), vis = lane < (int16)(n);
   if (mode == 1) vis &= lane + (int16)(i0) >= (int16)(j);
+  if (mode == 3) vis &= bd_visible(lane + (int16)(i0), (int16)(j), T);
   if (mode == 2) {
     float mv[LANES];
     for (int l = 0; l < LANES; l++) mv[l] = l < n ? m[(ulong)(i0 + l) * T + j] : 0.0f;
@@ -152,8 +185,11 @@ __kernel void attention_forward_blocked(__global float *out, ulong out_off, __gl
 #pragma unroll
     for (int v = 0; v < NV; v++) o[qi][v] = (floatd)(0.0f);
   }
-  const int jend = mode == 1 ? min(i0 + QB, T) : T; // causal: the block's last query decides
-  for (int j0 = 0; j0 < jend; j0 += LANES) {
+  const int i1 = min(i0 + QB - 1, T - 1); // causal: the block's last query decides
+  const int jend = mode == 1 ? i1 + 1 : mode == 3 ? bd_key_end(i0, i1, T) : T;
+  const int jbeg = mode == 3 ? bd_key_begin(i0, T) / LANES * LANES : 0;
+  for (int j0 = jbeg; j0 < jend; j0 += LANES) {
+    if (mode == 3 && !bd_needed(i0, i1, j0, min(j0 + LANES, jend) - 1, T)) continue;
     float16 s0[QB], s1[QB];
 #pragma unroll
     for (int qi = 0; qi < QB; qi++) s0[qi] = s1[qi] = (float16)(0.0f);
@@ -239,8 +275,11 @@ __kernel void attention_backward_dq_blocked(__global float *dqkv, ulong dqkv_off
 #pragma unroll
     for (int v = 0; v < NV; v++) dq[qi][v] = (floatd)(0.0f);
   }
-  const int jend = mode == 1 ? min(i0 + QD, T) : T;
-  for (int j0 = 0; j0 < jend; j0 += LANES) {
+  const int i1 = min(i0 + QD - 1, T - 1);
+  const int jend = mode == 1 ? i1 + 1 : mode == 3 ? bd_key_end(i0, i1, T) : T;
+  const int jbeg = mode == 3 ? bd_key_begin(i0, T) / LANES * LANES : 0;
+  for (int j0 = jbeg; j0 < jend; j0 += LANES) {
+    if (mode == 3 && !bd_needed(i0, i1, j0, min(j0 + LANES, jend) - 1, T)) continue;
     float16 s0[QD], s1[QD], e0[QD], e1[QD];
 #pragma unroll
     for (int qi = 0; qi < QD; qi++) s0[qi] = s1[qi] = e0[qi] = e1[qi] = (float16)(0.0f);
@@ -312,9 +351,12 @@ __kernel void attention_backward_dkv_blocked(__global float *dqkv, ulong dqkv_of
 #pragma unroll
     for (int v = 0; v < NV; v++) dk[kj][v] = dv[kj][v] = (floatd)(0.0f);
   }
-  const int istart = mode == 1 ? j0 / LANES * LANES : 0; // causal: queries from the block's first key on
+  const int j1 = min(j0 + KB - 1, T - 1);
+  const int istart = mode == 1 ? j0 / LANES * LANES // causal: queries from the block's first key on
+                     : mode == 3 ? bd_query_begin(j0, j1, T) / LANES * LANES : 0;
   for (int i0 = istart; i0 < T; i0 += LANES) {
     const int n = min(LANES, T - i0);
+    if (mode == 3 && !bd_needed(i0, i0 + n - 1, j0, j1, T)) continue;
     float16 L = load_lanes(lse_bh + i0, n), D = load_lanes(dsum_bh + i0, n);
     float16 s0[KB], s1[KB], e0[KB], e1[KB];
 #pragma unroll

@@ -46,8 +46,12 @@ static int head_size(const char *op, int B, int T, int C, int NH) {
  * a (B,T,T) mask; fails clearly for any other size or a missing mask. */
 static size_t mask_stride(const char *op, db_tensor mask, int mode, int B, int T) {
   if (mode == ATTN_BIDIRECTIONAL || mode == ATTN_CAUSAL) return 0;
+  if (mode == ATTN_BLOCKDIFF) {
+    if (T % 2 != 0) db_fail("%s: ATTN_BLOCKDIFF needs an even T ([noisy | clean] halves), got T=%d", op, T);
+    return 0;
+  }
   if (mode != ATTN_MASK)
-    db_fail("%s: unknown mode %d (expected ATTN_BIDIRECTIONAL, ATTN_CAUSAL or ATTN_MASK)", op, mode);
+    db_fail("%s: unknown mode %d (expected ATTN_BIDIRECTIONAL, ATTN_CAUSAL, ATTN_MASK or ATTN_BLOCKDIFF)", op, mode);
   size_t tt = (size_t)T * T;
   if (db_is_null(mask)) db_check_numel(mask, tt, op, "mask"); /* "argument mask is missing" */
   size_t n = db_numel(mask);
@@ -271,4 +275,26 @@ void attention_backward(db_ctx *ctx, db_tensor dqkv, db_tensor dsum, db_tensor d
     common_args(&a, qkv, mask, ms, mode, B, T, C, NH);
     launch_rows(&a, L, B, T, NH, hs, 2, k ? 2 : 0);
   }
+}
+
+/* ---- decoding with a K/V cache: one work-group per (sample, head) */
+static db_kernel_ref K_DECODE = DB_KERNEL_REF("attention", "attention_decode_forward");
+
+void attention_decode_forward(db_ctx *ctx, db_tensor out, db_tensor qkv, int n, int B, int Tcap, int C, int NH) {
+  const char *op = "attention_decode_forward";
+  int hs = head_size(op, B, Tcap, C, NH);
+  if (n < 1 || n > Tcap) db_fail("%s: n=%d tokens outside the cache's 1..Tcap=%d", op, n, Tcap);
+  db_check_numel(out, (size_t)B * C, op, "out");
+  db_check_numel(qkv, (size_t)B * Tcap * 3 * C, op, "qkv");
+  db_args a = db_args_ref(ctx, &K_DECODE);
+  size_t wg = db_row_group_size_for(&a, n);
+  db_arg_tensor(&a, out);
+  db_arg_tensor(&a, qkv);
+  db_arg_i32(&a, n);
+  db_arg_i32(&a, Tcap);
+  db_arg_i32(&a, C);
+  db_arg_i32(&a, NH);
+  db_arg_f32(&a, (float)(1.0 / sqrt((double)hs)));
+  db_arg_local(&a, wg * sizeof(float));
+  db_launch_1d(&a, (size_t)B * NH * wg, wg);
 }

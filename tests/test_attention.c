@@ -3,9 +3,12 @@
  * through th_run_op, at every launch shape the kernels have (the CPU rows path
  * and GPU-style work-groups of 64, 256 and the device maximum, forced with
  * attention_force_group_size); per-sample masks; the block-diffusion mask of
- * the language model; hand-written checks: zero output for a query that sees
- * no key, causal == bidirectional with a lower-triangular mask, and the
- * shape errors. */
+ * the language model, as an explicit mask and as the maskless mode
+ * ATTN_BLOCKDIFF; hand-written checks: zero output for a query that sees no
+ * key, causal == bidirectional with a lower-triangular mask, ATTN_BLOCKDIFF
+ * == the same mask given explicitly, and the shape errors. Decoding
+ * (attention_decode_forward) against the causal reference's last row, at the
+ * device's and GPU-style work-group sizes. */
 #include "harness.h"
 #include <stdlib.h>
 
@@ -23,13 +26,17 @@ typedef struct {
 } at_cfg;
 
 static const char *mode_name(int mode) {
-  return mode == ATTN_CAUSAL ? "causal" : mode == ATTN_MASK ? "mask" : "bidirectional";
+  return mode == ATTN_CAUSAL ? "causal" : mode == ATTN_MASK ? "mask" : mode == ATTN_BLOCKDIFF ? "blockdiff" : "bidirectional";
 }
 
 /* mask: already offset to the sample's (T,T) block */
 static int visible(const at_cfg *c, const double *mask, int i, int j) {
   if (c->mode == ATTN_CAUSAL) return j <= i;
   if (c->mode == ATTN_MASK) return mask[(size_t)i * c->T + j] != 0;
+  if (c->mode == ATTN_BLOCKDIFF) { /* written out anew, not through block_diffusion_mask */
+    int n = c->T / 2;
+    return i < n ? j == i || (j >= n && j - n < i) : j >= n && j - n <= i - n;
+  }
   return 1;
 }
 
@@ -294,11 +301,16 @@ static float max_abs_diff(db_ctx *ctx, db_tensor a, db_tensor b) {
   return m;
 }
 
-/* causal == bidirectional with an explicit lower-triangular mask, device vs device */
-static void causal_equals_tril_mask(int B, int T, int C, int NH, size_t wg) {
+/* A maskless mode == the same mask given explicitly, device vs device:
+ * causal == a lower-triangular mask (the same keys in the same order: within
+ * 1e-6), ATTN_BLOCKDIFF == the block-diffusion mask of block 1 (the mask
+ * mode's kernels visit the keys in other groups of four or sixteen, so the
+ * sums round differently: within tol). */
+static void mode_equals_mask(int mode, int B, int T, int C, int NH, size_t wg, float tol) {
   char name[160], wgl[32];
   wg_label(wgl, sizeof wgl, wg);
-  snprintf(name, sizeof name, "attention B=%d T=%d C=%d NH=%d%s causal == mask(tril)", B, T, C, NH, wgl);
+  snprintf(name, sizeof name, "attention B=%d T=%d C=%d NH=%d%s %s", B, T, C, NH, wgl,
+           mode == ATTN_CAUSAL ? "causal == mask(tril)" : "blockdiff == mask(block diffusion, block 1)");
   db_ctx *ctx = th_ctx;
   db_arena *a = db_arena_new(ctx, "attention causal vs mask");
   size_t n_in = (size_t)B * T * 3 * C, n_out = (size_t)B * T * C, n_lse = (size_t)B * NH * T;
@@ -313,8 +325,15 @@ static void causal_equals_tril_mask(int B, int T, int C, int NH, size_t wg) {
   th_rand(r, n_out, 78, -1, 1);
   for (size_t i = 0; i < n_out; i++) f[i] = (float)r[i];
   th_upload(dout, f);
-  for (int i = 0; i < T; i++)
-    for (int j = 0; j < T; j++) f[(size_t)i * T + j] = j <= i ? 1.0f : 0.0f;
+  if (mode == ATTN_CAUSAL)
+    for (int i = 0; i < T; i++)
+      for (int j = 0; j < T; j++) f[(size_t)i * T + j] = j <= i ? 1.0f : 0.0f;
+  else {
+    double *m = db_malloc((size_t)T * T * sizeof *m);
+    block_diffusion_mask(m, T / 2, 1);
+    for (size_t i = 0; i < (size_t)T * T; i++) f[i] = (float)m[i];
+    free(m);
+  }
   th_upload(mask, f);
   float *zero = db_calloc(n_in, sizeof *zero);
   size_t prev = attention_force_group_size(wg);
@@ -323,16 +342,16 @@ static void causal_equals_tril_mask(int B, int T, int C, int NH, size_t wg) {
     lse[k] = th_tensor(a, n_lse);
     dinp[k] = th_tensor(a, n_in);
     th_upload(dinp[k], zero); /* not db_zero: Oclgrind misreads fills (docs/testing.md) */
-    int mode = k == 0 ? ATTN_CAUSAL : ATTN_MASK;
+    int md = k == 0 ? mode : ATTN_MASK;
     db_tensor m = k == 0 ? DB_NULL : mask;
-    attention_forward(ctx, out[k], lse[k], inp, m, mode, B, T, C, NH);
-    attention_backward(ctx, dinp[k], dsum, dout, out[k], lse[k], inp, m, mode, B, T, C, NH);
+    attention_forward(ctx, out[k], lse[k], inp, m, md, B, T, C, NH);
+    attention_backward(ctx, dinp[k], dsum, dout, out[k], lse[k], inp, m, md, B, T, C, NH);
   }
   attention_force_group_size(prev);
   float d_out = max_abs_diff(ctx, out[0], out[1]), d_lse = max_abs_diff(ctx, lse[0], lse[1]);
   float d_din = max_abs_diff(ctx, dinp[0], dinp[1]);
-  th_check(d_out < 1e-6f && d_lse < 1e-6f && d_din < 1e-6f, name,
-           "max abs diff out %.3e, lse %.3e, dinp %.3e (limit 1e-6)", d_out, d_lse, d_din);
+  th_check(d_out < tol && d_lse < tol && d_din < tol, name, "max abs diff out %.3e, lse %.3e, dinp %.3e (limit %.0e)",
+           d_out, d_lse, d_din, (double)tol);
   free(r);
   free(f);
   free(zero);
@@ -369,6 +388,14 @@ _Noreturn static void bad_forced_group(void) {
   bad_lse_or_mask(12, ATTN_BIDIRECTIONAL, 0);
 }
 
+/* B=2 Tcap=4 C=8 NH=2: qkv 192, out 16 (n = -1: n 2 with an out of 15) */
+_Noreturn static void bad_decode(int n) {
+  db_arena *a = db_arena_new(th_ctx, "bad");
+  db_tensor qkv = db_new(a, 1, 192, 0, 0, 0), out = db_new(a, 1, n < 0 ? 15 : 16, 0, 0, 0);
+  attention_decode_forward(th_ctx, out, qkv, n < 0 ? 2 : n, 2, 4, 8, 2);
+  db_fail("attention_decode_forward returned without an error");
+}
+
 static void error_tests(void) {
   TH_EXPECT_ERROR("attention rejects C not divisible by NH", "attention_forward: C=10 is not divisible by the number of heads NH=3",
                   bad_heads_forward(10, 3));
@@ -382,6 +409,12 @@ static void error_tests(void) {
   TH_EXPECT_ERROR("attention rejects a mask neither (T,T) nor (B,T,T)", "attention_forward: argument mask has 10 elements",
                   bad_lse_or_mask(12, ATTN_MASK, 10));
   TH_EXPECT_ERROR("attention rejects an unknown mode", "attention_forward: unknown mode 7", bad_lse_or_mask(12, 7, 0));
+  TH_EXPECT_ERROR("attention ATTN_BLOCKDIFF rejects an odd T", "attention_forward: ATTN_BLOCKDIFF needs an even T",
+                  bad_lse_or_mask(12, ATTN_BLOCKDIFF, 0));
+  TH_EXPECT_ERROR("attention_decode rejects n = 0", "attention_decode_forward: n=0 tokens outside the cache's 1..Tcap=4",
+                  bad_decode(0));
+  TH_EXPECT_ERROR("attention_decode rejects n > Tcap", "attention_decode_forward: n=5 tokens outside", bad_decode(5));
+  TH_EXPECT_ERROR("attention_decode rejects a wrong-sized out", "attention_decode_forward: argument out", bad_decode(-1));
   TH_EXPECT_ERROR("attention rejects a forced work-group size above the kernel's maximum", "exceeds kernel attention_forward_tiled",
                   bad_forced_group());
   attention_force_group_size(0);
@@ -417,6 +450,72 @@ static int group_sizes(size_t sizes[5]) {
   return n;
 }
 
+/* ATTN_BLOCKDIFF (T = 2n, odd n) against the double reference (through
+ * th_run_op: forward, backward, finite differences) and against the same
+ * mask given explicitly, at every launch shape. Shapes: n = 1 (T = 2),
+ * groups and tiles that straddle the noisy/clean boundary, tiles of 16 keys
+ * at hs = 128 (skipped tiles in the middle of the range), odd head sizes. */
+static void blockdiff_tests(const size_t *wgs, int nwg) {
+  static const int shapes[][4] = {{2, 2, 8, 1},   {2, 14, 10, 2}, {1, 66, 33, 3},  {2, 34, 32, 2},
+                                  {1, 98, 64, 4}, {1, 130, 128, 1}, {1, 258, 24, 2}};
+  int nshapes = th_small ? 3 : 7;
+  for (int w = 0; w < nwg; w++) {
+    for (int s = 0; s < nshapes; s++)
+      run(shapes[s][0], shapes[s][1], shapes[s][2], shapes[s][3], ATTN_BLOCKDIFF, wgs[w], 0);
+    mode_equals_mask(ATTN_BLOCKDIFF, 2, 14, 12, 2, wgs[w], 2e-6f);
+    if (!th_small) mode_equals_mask(ATTN_BLOCKDIFF, 2, 130, 64, 2, wgs[w], 2e-6f);
+  }
+  mode_equals_mask(ATTN_BLOCKDIFF, 1, 66, 24, 2, th_oclgrind ? 1 : 0, 2e-6f); /* the device's choice */
+}
+
+/* Decoding: qkv (B, Tcap, 3C) random; out (B, C) vs row n-1 of the double
+ * causal reference (ref_fwd) over the first n rows of each sample. */
+static void decode_check(int B, int n, int Tcap, int C, int NH, size_t wg) {
+  char name[160], wl[32];
+  th_wg_label(wl, sizeof wl, wg);
+  snprintf(name, sizeof name, "attention_decode B=%d n=%d Tcap=%d C=%d NH=%d%s vs causal reference's last row", B, n,
+           Tcap, C, NH, wl);
+  size_t n_in = (size_t)B * Tcap * 3 * C, row = 3 * (size_t)C;
+  double *x = db_malloc(n_in * sizeof *x), *xs = db_malloc((size_t)B * n * row * sizeof *xs);
+  th_rand(x, n_in, 1234 + (uint64_t)n, -2, 2);
+  for (int b = 0; b < B; b++) memcpy(xs + (size_t)b * n * row, x + (size_t)b * Tcap * row, (size_t)n * row * sizeof *x);
+  at_cfg c = {0};
+  c.B = B, c.T = n, c.C = C, c.NH = NH, c.mode = ATTN_CAUSAL;
+  th_op op = {0};
+  op.cfg = &c;
+  double *ro[2] = {db_malloc((size_t)B * n * C * sizeof(double)), db_malloc((size_t)B * NH * n * sizeof(double))};
+  ref_fwd(&op, (double *[]){xs, NULL}, ro);
+  double *want = db_malloc((size_t)B * C * sizeof *want);
+  for (int b = 0; b < B; b++) memcpy(want + (size_t)b * C, ro[0] + ((size_t)b * n + n - 1) * C, (size_t)C * sizeof *want);
+  db_arena *a = db_arena_new(th_ctx, "attention decode");
+  db_tensor tq = th_tensor(a, n_in), to = th_tensor(a, (size_t)B * C);
+  float *f = db_malloc(n_in * sizeof *f);
+  for (size_t i = 0; i < n_in; i++) f[i] = (float)x[i];
+  th_upload(tq, f);
+  size_t prev = db_force_row_group_size(th_ctx, wg);
+  attention_decode_forward(th_ctx, to, tq, n, B, Tcap, C, NH);
+  db_force_row_group_size(th_ctx, prev);
+  db_download(th_ctx, to, f);
+  double e = th_rel_err(f, want, (size_t)B * C);
+  th_check(e < 1e-5 && th_guards_ok(to) && th_guards_ok(tq), name, "max rel err %.3e (tol 1e-5)%s", e,
+           th_guards_ok(to) && th_guards_ok(tq) ? "" : ", guard region overwritten");
+  db_arena_free(a);
+  free(x); free(xs); free(ro[0]); free(ro[1]); free(want); free(f);
+}
+
+static void decode_tests(void) {
+  static const char *const kernels[] = {"attention_decode_forward", NULL};
+  static const int shapes[][5] = {/* B, n, Tcap, C, NH */
+                                  {2, 1, 3, 8, 1},     {3, 7, 10, 10, 2},      {2, 33, 40, 33, 3},
+                                  {1, 64, 64, 16, 1},  {1, 200, 256, 128, 1}, {2, 1001, 1003, 64, 4},
+                                  {1, 3000, 3000, 128, 1}};
+  int nshapes = th_small ? 4 : 7;
+  size_t wg[4];
+  int nwg = th_row_wg_sizes("attention", kernels, wg);
+  for (int w = 0; w < nwg; w++)
+    for (int s = 0; s < nshapes; s++) decode_check(shapes[s][0], shapes[s][1], shapes[s][2], shapes[s][3], shapes[s][4], wg[w]);
+}
+
 void tests_attention(void) {
   /* hs = 8, 5, 11, 16, 12, 16, 64, 128; T = 1, 7, 33, 17, 197, 49, 196, 33: odd sizes,
    * T not a multiple of any work-group or tile, the models' heads (16, 64)
@@ -434,10 +533,12 @@ void tests_attention(void) {
     run(3, 7, 12, 3, ATTN_MASK, wgs[w], 1); /* one mask per sample */
     run_block_diffusion(2, 7, 16, 2, 1, wgs[w]);
     run_block_diffusion(1, 33, 24, 2, 4, wgs[w]);
-    causal_equals_tril_mask(2, 33, 33, 3, wgs[w]);
+    mode_equals_mask(ATTN_CAUSAL, 2, 33, 33, 3, wgs[w], 1e-6f);
   }
   block_diffusion_mask_layout();
-  causal_equals_tril_mask(1, 197, 24, 2, th_oclgrind ? 1 : 0); /* the device's choice (blocked on a CPU) */
+  mode_equals_mask(ATTN_CAUSAL, 1, 197, 24, 2, th_oclgrind ? 1 : 0, 1e-6f); /* the device's choice (blocked on a CPU) */
+  blockdiff_tests(wgs, nwg);
+  decode_tests();
 
   error_tests();
 }
