@@ -1,4 +1,4 @@
-/* Byte corpora for the language model (docs/method.md §7, docs/lm_data.md):
+/* Byte corpora for the language model (docs/lm_data.md):
  * tokens are bytes (V = 256). Pure C, no OpenCL.
  *
  * The default corpus is the King James Bible of Debian's bible-kjv (the

@@ -1,5 +1,5 @@
 /* The language model's diffusion space and the text's own noise law
- * (docs/method.md §7 "equi-difficulty", docs/lm_data.md). Pure host C in double
+ * ("equi-difficulty", docs/lm_data.md). Pure host C in double
  * precision, no OpenCL.
  *
  * A byte x is embedded as the row E[x] of a fixed table (V x de, never
