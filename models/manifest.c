@@ -8,8 +8,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static const char *const SECTIONS[] = {"model", "edm", "partition", "training"};
-enum { N_SECTIONS = 4 };
+static const char *const SECTIONS[] = {"model", "edm", "partition", "training", "lm"};
+enum { N_SECTIONS = 5 };
 
 static void manifest_path(char *out, size_t n, const char *dir) {
   if ((size_t)snprintf(out, n, "%s/manifest.json", dir) >= n) db_fail("path too long: %s/manifest.json", dir);
@@ -41,9 +41,12 @@ void manifest_write(const char *dir, const run_config *rc) {
   mkdir(dir, 0755);
   json_t *root = json_object(), *sec[N_SECTIONS];
   json_object_set_new(root, "format", json_string(MANIFEST_FORMAT));
-  for (int s = 0; s < N_SECTIONS; s++) json_object_set_new(root, SECTIONS[s], sec[s] = json_object());
+  if (rc->task == TASK_LM) json_object_set_new(root, "task", json_string(task_name(rc->task)));
+  for (int s = 0; s < N_SECTIONS; s++)
+    if (s < 4 || rc->task == TASK_LM) json_object_set_new(root, SECTIONS[s], sec[s] = json_object());
   for (int i = 0; i < run_field_count; i++) {
     const run_field *f = &run_fields[i];
+    if (!run_field_applies(rc, f)) continue;
     for (int s = 0; s < N_SECTIONS; s++)
       if (!strcmp(f->section, SECTIONS[s])) json_object_set_new(sec[s], f->key, field_to_json(rc, f));
   }
@@ -53,6 +56,17 @@ void manifest_write(const char *dir, const run_config *rc) {
   for (int k = 0; k <= rc->blocks; k++) json_array_append_new(bounds, json_real(rc->bounds[k]));
   json_object_set_new(sec[2], "bounds", bounds);
   json_object_set_new(root, "blocks", block_ranges(rc));
+  if (rc->task == TASK_LM) {
+    json_object_set_new(sec[4], "text", json_string(rc->text));
+    if (rc->lm.noise == LM_NOISE_EQUIDIFF) { /* h(σ) of the corpus: the partition and the σ law */
+      json_t *cs = json_array(), *ch = json_array();
+      for (int k = 0; k < rc->curve.n; k++) {
+        json_array_append_new(cs, json_real(rc->curve.sigma[k]));
+        json_array_append_new(ch, json_real(rc->curve.h[k]));
+      }
+      json_object_set_new(sec[4], "entropy_curve", json_pack("{s:o, s:o, s:f}", "sigma", cs, "h", ch, "h_max", rc->curve.h_max));
+    }
+  }
   char *text = json_dumps(root, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
   json_decref(root);
   if (!text) db_fail("manifest: out of memory formatting %s/manifest.json", dir);
@@ -68,6 +82,32 @@ static const json_t *need(const json_t *obj, const char *key, const char *path, 
   const json_t *v = json_object_get(obj, key);
   if (!v) db_fail("manifest %s: missing \"%s\" in \"%s\"", path, key, section);
   return v;
+}
+
+/* The language model's corpus name and, for equi-difficulty, its entropy curve. */
+static void read_lm(const json_t *root, run_config *rc, const char *path) {
+  const json_t *lm = need(root, "lm", path, "(top)");
+  const char *text = json_string_value(need(lm, "text", path, "lm"));
+  if (!text || strlen(text) >= sizeof rc->text) db_fail("manifest %s: lm.text must be a string of under %zu bytes", path, sizeof rc->text);
+  snprintf(rc->text, sizeof rc->text, "%s", text);
+  if (rc->lm.noise != LM_NOISE_EQUIDIFF) return;
+  const json_t *c = need(lm, "entropy_curve", path, "lm");
+  const json_t *cs = json_object_get(c, "sigma"), *ch = json_object_get(c, "h"), *hm = json_object_get(c, "h_max");
+  size_t n = json_array_size(cs);
+  if (!json_is_array(cs) || !json_is_array(ch) || n != json_array_size(ch) || n < 2 || n > LM_CURVE_N || !json_is_number(hm))
+    db_fail("manifest %s: lm.entropy_curve must hold arrays sigma and h of 2..%d numbers and h_max", path, LM_CURVE_N);
+  rc->curve.n = (int)n;
+  rc->curve.h_max = json_number_value(hm);
+  for (size_t k = 0; k < n; k++) {
+    const json_t *a = json_array_get(cs, k), *b = json_array_get(ch, k);
+    if (!json_is_number(a) || !json_is_number(b)) db_fail("manifest %s: lm.entropy_curve entry %zu is not a number", path, k);
+    rc->curve.sigma[k] = json_number_value(a);
+    rc->curve.h[k] = json_number_value(b);
+    if (!(rc->curve.sigma[k] > 0) || (k && !(rc->curve.sigma[k] > rc->curve.sigma[k - 1])) || !(rc->curve.h[k] >= 0) ||
+        (k && rc->curve.h[k] < rc->curve.h[k - 1]))
+      db_fail("manifest %s: lm.entropy_curve must be increasing in sigma and non-decreasing in h (entry %zu)", path, k);
+  }
+  if (!(rc->curve.h_max > 0)) db_fail("manifest %s: lm.entropy_curve.h_max must be positive", path);
 }
 
 static double read_field(const json_t *sec, const run_field *f, const char *path) {
@@ -114,13 +154,17 @@ void manifest_read(const char *dir, run_config *rc) {
     json_decref(root);
     db_fail_again();
   }
-  run_config_defaults(rc);
+  const char *task = json_string_value(json_object_get(root, "task"));
+  if (task && strcmp(task, "lm") && strcmp(task, "image")) db_fail("manifest %s: unknown task \"%s\"", path, task);
+  run_config_defaults_task(rc, task && !strcmp(task, "lm") ? TASK_LM : TASK_IMAGE);
   for (int i = 0; i < run_field_count; i++) {
     const run_field *f = &run_fields[i];
+    if (!run_field_applies(rc, f)) continue;
     const json_t *sec = need(root, f->section, path, "(top)");
     if (!json_is_object(sec)) db_fail("manifest %s: \"%s\" must be an object", path, f->section);
     run_field_set(rc, f, read_field(sec, f, path));
   }
+  if (rc->task == TASK_LM) read_lm(root, rc, path);
   run_config_finish(rc);
   /* the stored bounds must be what this configuration gives */
   const json_t *jb = need(json_object_get(root, "partition"), "bounds", path, "partition");
@@ -144,8 +188,15 @@ static void format_value(const run_config *rc, const run_field *f, char *out, si
 }
 
 void manifest_check_match(const run_config *have, const run_config *want, const char *path) {
+  if (have->task != want->task)
+    db_fail("manifest %s: the run there trains the %s task, this command the %s task", path, task_name(have->task),
+            task_name(want->task));
+  if (have->task == TASK_LM && strcmp(have->text, want->text))
+    db_fail("manifest %s: the run there was trained on \"%s\", this command uses \"%s\"; use a new --out directory",
+            path, have->text, want->text);
   for (int i = 0; i < run_field_count; i++) {
     const run_field *f = &run_fields[i];
+    if (!run_field_applies(have, f)) continue;
     if (!strcmp(f->key, "steps_per_block")) continue; /* a run can be extended */
     double h = run_field_get(have, f), w = run_field_get(want, f);
     int same = f->type == RF_NUM ? fabs(h - w) <= 1e-12 * fabs(h) : h == w;
@@ -157,4 +208,8 @@ void manifest_check_match(const run_config *have, const run_config *want, const 
     db_fail("manifest %s: %s is %s there but %s here; use a new --out directory or the same settings", path, label, hs,
             ws);
   }
+  for (int k = 0; k <= have->blocks && have->blocks == want->blocks; k++)
+    if (fabs(have->bounds[k] - want->bounds[k]) > 1e-9 * have->bounds[k])
+      db_fail("manifest %s: partition bound %d is %.10g there but %.10g here (a different corpus or noise law?)", path,
+              k, have->bounds[k], want->bounds[k]);
 }

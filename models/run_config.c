@@ -5,20 +5,29 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define RUN_FIELD_ENTRY(type, member, section, key, flag, dflt, lo, hi, help) \
-  {RF_##type, offsetof(run_config, member), #member, section, key, flag, dflt, lo, hi, help},
+#define RUN_FIELD_ENTRY(tasks, type, member, section, key, flag, dflt, lo, hi, help) \
+  {RF_##tasks, RF_##type, offsetof(run_config, member), #member, section, key, flag, dflt, lo, hi, help},
 const run_field run_fields[] = {RUN_FIELDS(RUN_FIELD_ENTRY)};
 #undef RUN_FIELD_ENTRY
 const int run_field_count = (int)(sizeof run_fields / sizeof *run_fields);
 
 static const char *const partition_names[] = {"equiprob", "uniform", NULL};
 static const char *const schedule_names[] = {"sequential", "random", NULL};
+static const char *const noise_names[] = {"equidiff", "lognormal", NULL};
+
+const char *task_name(int task) { return task == TASK_LM ? "lm" : "image"; }
+const char *noise_name(int noise) { return noise == LM_NOISE_LOGNORMAL ? "lognormal" : "equidiff"; }
+int run_field_applies(const run_config *rc, const run_field *f) {
+  return (f->tasks & (rc->task == TASK_LM ? RF_LM : RF_IMG)) != 0;
+}
 
 const char *partition_name(edm_partition_kind k) { return k == EDM_PARTITION_UNIFORM ? "uniform" : "equiprob"; }
 const char *schedule_name(int s) { return s == SCHEDULE_RANDOM ? "random" : "sequential"; }
 
 const char *const *run_field_names(const run_field *f) {
-  return f->type == RF_PARTITION ? partition_names : f->type == RF_SCHEDULE ? schedule_names : NULL;
+  return f->type == RF_PARTITION ? partition_names : f->type == RF_SCHEDULE ? schedule_names
+       : f->type == RF_NOISE       ? noise_names
+                                   : NULL;
 }
 
 double run_field_get(const run_config *rc, const run_field *f) {
@@ -28,7 +37,8 @@ double run_field_get(const run_config *rc, const run_field *f) {
     case RF_U64: return (double)*(const uint64_t *)p;
     case RF_NUM: return *(const double *)p;
     case RF_PARTITION: return (double)*(const edm_partition_kind *)p;
-    case RF_SCHEDULE: return *(const int *)p;
+    case RF_SCHEDULE:
+    case RF_NOISE: return *(const int *)p;
   }
   return 0;
 }
@@ -40,7 +50,8 @@ void run_field_set(run_config *rc, const run_field *f, double v) {
     case RF_U64: *(uint64_t *)p = (uint64_t)v; break;
     case RF_NUM: *(double *)p = v; break;
     case RF_PARTITION: *(edm_partition_kind *)p = (edm_partition_kind)(int)v; break;
-    case RF_SCHEDULE: *(int *)p = (int)v; break;
+    case RF_SCHEDULE:
+    case RF_NOISE: *(int *)p = (int)v; break;
   }
 }
 
@@ -95,13 +106,54 @@ void run_config_defaults(run_config *rc) {
   rc->model.depth = rc->layers / rc->blocks;
 }
 
+void run_config_defaults_task(run_config *rc, int task) {
+  run_config_defaults(rc);
+  rc->task = task;
+  if (task != TASK_LM) return;
+  rc->model.width = 256;
+  rc->model.heads = 4;
+  rc->layers = 8;
+  rc->blocks = 4;
+  rc->batch = 32;
+  rc->lr = 3e-4;
+  rc->edm.p_mean = 1.0; /* docs/lm_data.md: the text's noise sits above the images' */
+  rc->edm.p_std = 1.2;
+  rc->model.depth = rc->layers / rc->blocks;
+  snprintf(rc->text, sizeof rc->text, "kjv");
+}
+
+/* The language model's partition: equi-difficulty bounds come from the corpus'
+ * entropy curve (rc->curve, filled by the task or read from a manifest);
+ * σ_min, σ_max are its ends. */
+static void lm_finish(run_config *rc) {
+  if (rc->model.width % rc->model.heads || (rc->model.width / rc->model.heads) % 2)
+    db_fail("--width %d must be a multiple of --heads %d with an even head size (rotary embedding)", rc->model.width,
+            rc->model.heads);
+  if (rc->model.width / rc->model.heads > 128)
+    db_fail("--width %d / --heads %d: head size %d is above the attention kernels' 128", rc->model.width,
+            rc->model.heads, rc->model.width / rc->model.heads);
+  if (rc->lm.noise == LM_NOISE_LOGNORMAL || rc->curve.n == 0) {
+    if (rc->lm.noise == LM_NOISE_LOGNORMAL) edm_partition(rc->edm, rc->blocks, rc->partition, rc->bounds);
+    return; /* equidiff without a curve yet: the task computes it (lm_task) */
+  }
+  lm_partition_equidiff(&rc->curve, rc->blocks, LM_FRAC_LO, LM_FRAC_HI, rc->bounds);
+  rc->edm.sigma_min = rc->bounds[0];
+  rc->edm.sigma_max = rc->bounds[rc->blocks];
+}
+
 void run_config_finish(run_config *rc) {
-  for (int i = 0; i < run_field_count; i++) run_field_check(&run_fields[i], run_field_get(rc, &run_fields[i]), "configuration");
+  for (int i = 0; i < run_field_count; i++)
+    if (run_field_applies(rc, &run_fields[i]))
+      run_field_check(&run_fields[i], run_field_get(rc, &run_fields[i]), "configuration");
   if (rc->layers % rc->blocks)
     db_fail("--layers %d must be a positive multiple of --blocks %d (each block gets L/B layers)", rc->layers, rc->blocks);
   if (!(rc->edm.sigma_max > rc->edm.sigma_min))
     db_fail("configuration: sigma_max %g must be above sigma_min %g", rc->edm.sigma_max, rc->edm.sigma_min);
   rc->model.depth = rc->layers / rc->blocks;
+  if (rc->task == TASK_LM) {
+    lm_finish(rc);
+    return;
+  }
   dit_config_check(&rc->model);
   edm_partition(rc->edm, rc->blocks, rc->partition, rc->bounds);
 }

@@ -8,12 +8,24 @@
 #define DB_RUN_CONFIG_H
 #include "dit.h"
 #include "edm.h"
+#include "lm_noise.h"
 #include <stddef.h>
 
 #define DB_MAX_BLOCKS 64
 enum { SCHEDULE_SEQUENTIAL = 0, SCHEDULE_RANDOM = 1 };
+/* What a run trains (the manifest's "task"; a manifest without one is an image run). */
+enum { TASK_IMAGE = 0, TASK_LM = 1 };
+/* The language model's noise law (docs/lm_data.md): equi-difficulty (σ drawn so
+ * that the posterior entropy h(σ) is uniform, blocks cut h's rise into equal
+ * shares) or EDM's log-normal with the partition of --partition. */
+enum { LM_NOISE_EQUIDIFF = 0, LM_NOISE_LOGNORMAL = 1 };
+/* The share of h's rise the equi-difficulty blocks cover, [LM_FRAC_LO, LM_FRAC_HI]:
+ * σ_min and σ_max are where h is 1 % and 99 % of the unigram entropy. */
+#define LM_FRAC_LO 0.01
+#define LM_FRAC_HI 0.99
 
 typedef struct {
+  int task;                   /* TASK_IMAGE or TASK_LM: which fields below apply (RUN_FIELDS' first column) */
   dit_config model;           /* one block's denoiser; model.depth = layers / blocks */
   int layers, blocks;         /* L and B */
   edm_config edm;
@@ -26,43 +38,54 @@ typedef struct {
   uint64_t seed;
   int schedule;               /* SCHEDULE_SEQUENTIAL or SCHEDULE_RANDOM */
   int steps;                  /* optimizer steps per block (equal layer-update budget: same for every B) */
+  /* language model (TASK_LM) */
+  struct { int context, embed_dim, noise; } lm;
+  char text[512];             /* the corpus: "kjv" or the file path(s) */
+  lm_entropy_curve curve;     /* h(σ) of the corpus (equi-difficulty): in the manifest */
 } run_config;
 
-/* X(type, member, manifest section, manifest key, CLI flag or NULL, default, lo, hi, help)
+/* X(tasks, type, member, manifest section, manifest key, CLI flag or NULL, default, lo, hi, help)
+ * tasks: the tasks the field belongs to (IMG, LM or ALL: written, read and
+ * offered as a flag only for those).
  * type: INT (int), U64 (uint64_t), NUM (double, finite), PARTITION / SCHEDULE (enums by name).
  * lo..hi: the accepted range, inclusive, checked for flags and manifests alike.
  * A field without a flag is fixed by the data (image size, classes) or by the method (EDM). */
 #define RUN_FIELDS(X)                                                                                                \
-  X(INT, model.in_ch, "model", "in_ch", NULL, 1, 1, 64, "image channels")                                            \
-  X(INT, model.img_h, "model", "img_h", NULL, 28, 1, 4096, "image height")                                          \
-  X(INT, model.img_w, "model", "img_w", NULL, 28, 1, 4096, "image width")                                           \
-  X(INT, model.patch, "model", "patch", "patch", 2, 1, 4096, "patch size p (default 2: 196 tokens on 28x28)")        \
-  X(INT, model.width, "model", "width", "width", 384, 4, 65536, "model width C (default 384)")                        \
-  X(INT, model.heads, "model", "heads", "heads", 6, 1, 1024, "attention heads (default 6)")                          \
-  X(INT, layers, "model", "layers", "layers", 12, 1, 4096, "L, transformer layers in total (default 12; each block gets L/B)") \
-  X(INT, blocks, "model", "blocks", "blocks", 3, 1, DB_MAX_BLOCKS,                                                     \
+  X(IMG, INT, model.in_ch, "model", "in_ch", NULL, 1, 1, 64, "image channels")                                            \
+  X(IMG, INT, model.img_h, "model", "img_h", NULL, 28, 1, 4096, "image height")                                          \
+  X(IMG, INT, model.img_w, "model", "img_w", NULL, 28, 1, 4096, "image width")                                           \
+  X(IMG, INT, model.patch, "model", "patch", "patch", 2, 1, 4096, "patch size p (default 2: 196 tokens on 28x28)")        \
+  X(ALL, INT, model.width, "model", "width", "width", 384, 4, 65536, "model width C (default 384)")                        \
+  X(ALL, INT, model.heads, "model", "heads", "heads", 6, 1, 1024, "attention heads (default 6)")                          \
+  X(ALL, INT, layers, "model", "layers", "layers", 12, 1, 4096, "L, transformer layers in total (default 12; each block gets L/B)") \
+  X(ALL, INT, blocks, "model", "blocks", "blocks", 3, 1, DB_MAX_BLOCKS,                                                     \
     "B, number of blocks (1 = end-to-end backprop baseline; default 3)")                                           \
-  X(INT, model.n_classes, "model", "n_classes", NULL, 10, 1, 1000000, "classes")                                    \
-  X(INT, model.freq_dim, "model", "freq_dim", NULL, 256, 2, 65536, "noise embedding frequencies")                   \
-  X(NUM, edm.p_mean, "edm", "p_mean", NULL, -1.2, -20, 20, "P_mean")                                               \
-  X(NUM, edm.p_std, "edm", "p_std", NULL, 1.2, 1e-6, 20, "P_std")                                                  \
-  X(NUM, edm.sigma_min, "edm", "sigma_min", NULL, 0.002, 1e-12, 1e12, "sigma_min")                                 \
-  X(NUM, edm.sigma_max, "edm", "sigma_max", NULL, 80, 1e-12, 1e12, "sigma_max")                                    \
-  X(NUM, edm.sigma_data, "edm", "sigma_data", NULL, 0.5, 1e-12, 1e12, "sigma_data")                                \
-  X(PARTITION, partition, "partition", "kind", "partition", 0, 0, 1, "equiprob | uniform noise partition (default equiprob)") \
-  X(NUM, gamma, "partition", "gamma", "gamma", 0.1, 0, 10, "overlap of the blocks' training ranges (default 0.1)")  \
-  X(INT, batch, "training", "batch", "batch", 256, 1, 1 << 20, "batch size (default 256)")                          \
-  X(NUM, lr, "training", "lr", "lr", 2e-4, 1e-12, 10, "AdamW learning rate (default 2e-4)")                          \
-  X(NUM, weight_decay, "training", "weight_decay", "weight-decay", 0, 0, 10, "AdamW decoupled weight decay (default 0)") \
-  X(NUM, clip, "training", "clip", "clip", 1, 0, 1e12, "global gradient-norm clip, 0 = off (default 1)")            \
-  X(NUM, label_dropout, "training", "label_dropout", "label-dropout", 0.1, 0, 1,                                     \
+  X(IMG, INT, model.n_classes, "model", "n_classes", NULL, 10, 1, 1000000, "classes")                                    \
+  X(ALL, INT, model.freq_dim, "model", "freq_dim", NULL, 256, 2, 65536, "noise embedding frequencies")                   \
+  X(ALL, NUM, edm.p_mean, "edm", "p_mean", NULL, -1.2, -20, 20, "P_mean")                                               \
+  X(ALL, NUM, edm.p_std, "edm", "p_std", NULL, 1.2, 1e-6, 20, "P_std")                                                  \
+  X(ALL, NUM, edm.sigma_min, "edm", "sigma_min", NULL, 0.002, 1e-12, 1e12, "sigma_min")                                 \
+  X(ALL, NUM, edm.sigma_max, "edm", "sigma_max", NULL, 80, 1e-12, 1e12, "sigma_max")                                    \
+  X(ALL, NUM, edm.sigma_data, "edm", "sigma_data", NULL, 0.5, 1e-12, 1e12, "sigma_data")                                \
+  X(ALL, PARTITION, partition, "partition", "kind", "partition", 0, 0, 1, "equiprob | uniform noise partition (default equiprob)") \
+  X(ALL, NUM, gamma, "partition", "gamma", "gamma", 0.1, 0, 10, "overlap of the blocks' training ranges (default 0.1)")  \
+  X(ALL, INT, batch, "training", "batch", "batch", 256, 1, 1 << 20, "batch size (default 256)")                          \
+  X(ALL, NUM, lr, "training", "lr", "lr", 2e-4, 1e-12, 10, "AdamW learning rate (default 2e-4)")                          \
+  X(ALL, NUM, weight_decay, "training", "weight_decay", "weight-decay", 0, 0, 10, "AdamW decoupled weight decay (default 0)") \
+  X(ALL, NUM, clip, "training", "clip", "clip", 1, 0, 1e12, "global gradient-norm clip, 0 = off (default 1)")            \
+  X(IMG, NUM, label_dropout, "training", "label_dropout", "label-dropout", 0.1, 0, 1,                                     \
     "probability of the no-class label (default 0.1)")                                                              \
-  X(U64, seed, "training", "seed", "seed", 0, 0, 9007199254740991.0, "seed of every random choice (default 0)")     \
-  X(SCHEDULE, schedule, "training", "schedule", "schedule", 0, 0, 1, "sequential | random block order (default sequential)") \
-  X(INT, steps, "training", "steps_per_block", "steps", 1000, 0, 1 << 30, "optimizer steps per block (default 1000)")
+  X(ALL, U64, seed, "training", "seed", "seed", 0, 0, 9007199254740991.0, "seed of every random choice (default 0)")     \
+  X(ALL, SCHEDULE, schedule, "training", "schedule", "schedule", 0, 0, 1, "sequential | random block order (default sequential)") \
+  X(ALL, INT, steps, "training", "steps_per_block", "steps", 1000, 0, 1 << 30, "optimizer steps per block (default 1000)") \
+  X(LM, INT, lm.context, "lm", "context", "context", 256, 2, 1 << 20, "T, tokens (bytes) per training sequence (default 256)") \
+  X(LM, INT, lm.embed_dim, "lm", "embed_dim", "embed-dim", 64, 1, 65536, "d_e, width of the fixed diffusion embedding (default 64)") \
+  X(LM, NOISE, lm.noise, "lm", "noise", "noise", 0, 0, 1, "equidiff | lognormal noise law (default equidiff)")
 
-typedef enum { RF_INT, RF_U64, RF_NUM, RF_PARTITION, RF_SCHEDULE } run_field_type;
+typedef enum { RF_INT, RF_U64, RF_NUM, RF_PARTITION, RF_SCHEDULE, RF_NOISE } run_field_type;
+enum { RF_IMG = 1, RF_LM = 2, RF_ALL = 3 };
 typedef struct {
+  int tasks;                  /* RF_IMG, RF_LM or RF_ALL */
   run_field_type type;
   size_t offset;              /* of the member in run_config */
   const char *member;         /* "model.width": for messages */
@@ -92,6 +115,14 @@ void run_field_check(const run_field *f, double v, const char *where);
  * 384, 6 heads, L = 12, B = 3, equi-probability, γ = 0.1, batch 256, AdamW
  * 2e-4, wd 0, clip 1, label dropout 0.1, sequential, 1000 steps per block. */
 void run_config_defaults(run_config *rc);
+/* The defaults of a task: run_config_defaults, then for TASK_LM the language
+ * model's (width 256, 4 heads, L = 8, B = 4, batch 32, lr 3e-4, clip 1,
+ * log-normal centre P_mean = +1.0: the text's noise, not the images'). */
+void run_config_defaults_task(run_config *rc, int task);
+/* 1 if field f belongs to rc's task. */
+int run_field_applies(const run_config *rc, const run_field *f);
+const char *task_name(int task);
+const char *noise_name(int noise);
 /* Validates every field's range and the relations between them (L a multiple
  * of B, width a multiple of heads, ...), and derives model.depth and the
  * partition bounds; clear errors. */

@@ -14,7 +14,12 @@ static void rope(db_ctx *ctx, const char *op, db_tensor x, int N, int ncols, int
   if (ncols > ld) db_fail("%s: ncols=%d exceeds the row length ld=%d", op, ncols, ld);
   if (period <= 0 || pos0 < 0) db_fail("%s: need period >= 1 and pos0 >= 0, got period=%d pos0=%d", op, period, pos0);
   if (!(base > 1.0f) || !isfinite(base)) db_fail("%s: base must be finite and > 1, got %g", op, (double)base);
-  db_check_numel(x, (size_t)N * ld, op, "x");
+  /* rows strided by ld, the last one read only up to ncols: a view that starts
+   * inside a row works (the decoder rotates row `pos` of every sequence's K/V cache) */
+  size_t need = (size_t)(N - 1) * ld + (size_t)ncols;
+  if (db_numel(x) < need)
+    db_fail("%s: argument x holds %zu elements, %d rows of stride %d and %d columns need %zu", op, db_numel(x), N, ld,
+            ncols, need);
   db_args a = db_args_ref(ctx, &K_ROTATE);
   db_arg_tensor(&a, x);
   db_arg_i32(&a, N);

@@ -3,6 +3,7 @@
  * and the command line's refusal of non-finite and out-of-range values. */
 #include "harness.h"
 #include "../models/diffusion.h"
+#include "../data/file_io.h"
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -75,6 +76,48 @@ static void test_round_trip(void) {
            "first difference: %s", first);
 }
 
+/* A language-model run: its fields, corpus name and entropy curve survive write + read. */
+static void test_round_trip_lm(int noise) {
+  run_config rc, back;
+  run_config_defaults_task(&rc, TASK_LM);
+  rc.model.width = 48; rc.model.heads = 4; rc.layers = 6; rc.blocks = 3; rc.lm.context = 33; rc.lm.embed_dim = 12;
+  rc.lm.noise = noise; rc.gamma = 0.2; rc.batch = 5; rc.seed = 12345;
+  snprintf(rc.text, sizeof rc.text, "/some/corpus.txt");
+  if (noise == LM_NOISE_EQUIDIFF) { /* a smooth made-up curve: h rises from 0 to 3 nats */
+    rc.curve.n = LM_CURVE_N;
+    rc.curve.h_max = 3.0;
+    for (int k = 0; k < LM_CURVE_N; k++) {
+      rc.curve.sigma[k] = 0.01 * pow(1e5, k / (LM_CURVE_N - 1.0));
+      rc.curve.h[k] = 3.0 / (1 + exp(-(log(rc.curve.sigma[k]) - 0.5) * 2));
+    }
+  }
+  run_config_finish(&rc);
+  manifest_write(dir, &rc);
+  manifest_read(dir, &back);
+  int same = back.task == TASK_LM && !strcmp(back.text, rc.text) && back.curve.n == rc.curve.n;
+  char first[64] = "";
+  for (int i = 0; i < run_field_count; i++)
+    if (run_field_applies(&rc, &run_fields[i]) && run_field_get(&rc, &run_fields[i]) != run_field_get(&back, &run_fields[i])) {
+      same = 0;
+      if (!*first) snprintf(first, sizeof first, "%s", run_fields[i].member);
+    }
+  for (int k = 0; k <= rc.blocks; k++) same &= rc.bounds[k] == back.bounds[k];
+  for (int k = 0; k < rc.curve.n; k++) same &= rc.curve.sigma[k] == back.curve.sigma[k] && rc.curve.h[k] == back.curve.h[k];
+  int ascending = 1;
+  for (int k = 0; k < rc.blocks; k++) ascending &= rc.bounds[k] < rc.bounds[k + 1];
+  th_check(same && ascending, noise == LM_NOISE_EQUIDIFF
+                                  ? "manifest (language model, equi-difficulty): fields, corpus, curve and bounds round-trip"
+                                  : "manifest (language model, log-normal): fields, corpus and bounds round-trip",
+           "first difference: %s%s", first, ascending ? "" : " (bounds not ascending)");
+  char path[1024];
+  snprintf(path, sizeof path, "%s/manifest.json", dir);
+  size_t len;
+  char *text = read_text_file(path, &len);
+  th_check(strstr(text, "\"task\": \"lm\"") && !strstr(text, "img_h") && !strstr(text, "label_dropout"),
+           "manifest (language model): names its task and leaves the image fields out", "%.200s", text);
+  free(text);
+}
+
 static void expect_manifest_error(const char *label, const char *from, const char *to, const char *needle) {
   char path[1024];
   snprintf(path, sizeof path, "%s/manifest.json", dir);
@@ -113,14 +156,14 @@ static void test_manifest_errors(void) {
 }
 
 /* A resumed run must be the same run: every field but steps is compared. */
-static void test_match(void) {
+static void test_match(int task) {
   run_config have;
-  run_config_defaults(&have);
+  run_config_defaults_task(&have, task);
   run_config_finish(&have);
   int named = 0, total = 0;
   for (int i = 0; i < run_field_count; i++) {
     const run_field *f = &run_fields[i];
-    if (!strcmp(f->key, "steps_per_block")) continue;
+    if (!strcmp(f->key, "steps_per_block") || !run_field_applies(&have, f)) continue;
     run_config want = have;
     double v = run_field_get(&have, f);
     run_field_set(&want, f, v == f->hi ? f->lo : v + (f->type == RF_NUM ? 0.5 * (f->hi - v > 1 ? 1 : f->hi - v) : 1));
@@ -135,7 +178,8 @@ static void test_match(void) {
     total++;
     named += failed && strstr(db_last_error(), label) != NULL;
   }
-  th_check(named == total, "manifest: a resume with any other setting is refused, naming the field",
+  th_check(named == total, task == TASK_LM ? "manifest (language model): a resume with any other setting is refused, naming the field"
+                                           : "manifest: a resume with any other setting is refused, naming the field",
            "%d of %d fields named", named, total);
   run_config longer = have;
   longer.steps *= 2;
@@ -189,8 +233,11 @@ void tests_run_config(void) {
   mkdir(dir, 0755);
   test_table();
   test_round_trip();
+  test_round_trip_lm(LM_NOISE_EQUIDIFF);
+  test_round_trip_lm(LM_NOISE_LOGNORMAL);
   test_manifest_errors();
-  test_match();
+  test_match(TASK_IMAGE);
+  test_match(TASK_LM);
   test_cli_values();
   char cmd[1024];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);

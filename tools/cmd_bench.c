@@ -342,7 +342,7 @@ static int bench_train(int argc, char **argv) {
   double min_s = 0.3;
   const char *json_path = NULL;
   cli_opt opts[RUN_OPTS_MAX + 5];
-  int n = run_opts_table(&r, opts);
+  int n = run_opts_table(&r, opts, TASK_IMAGE);
   opts[n++] = (cli_opt){"device", OPT_STR, &device, "P:D device"};
   opts[n++] = (cli_opt){"json", OPT_STR, &json_path, "also write the results as JSON to this file"};
   opts[n++] = (cli_opt){"seconds", OPT_FLOAT, &min_s, "device time to accumulate per row after warm-up (default 0.3)"};

@@ -13,7 +13,7 @@ int cmd_train(int argc, char **argv) {
   const char *device = NULL, *out = "runs/default", *data = NULL;
   int block = -1, resume = 0, ckpt_every = 1000, log_every = 10, quiet = 0, equal_steps = 0;
   cli_opt opts[RUN_OPTS_MAX + 16];
-  int n = run_opts_table(&r, opts);
+  int n = run_opts_table(&r, opts, TASK_IMAGE);
   opts[n++] = (cli_opt){"out", OPT_STR, &out, "run directory: manifest.json, block_<i>.safetensors, log.jsonl (default runs/default)"};
   opts[n++] = (cli_opt){"data", OPT_STR, &data, "directory of IDX files (default /usr/share/datasets/fashion-mnist)"};
   opts[n++] = (cli_opt){"block", OPT_INT, &block, "train block i alone (separate processes/devices/hosts, joined later)"};

@@ -5,6 +5,8 @@
 #include <string.h>
 
 int cmd_tune(int argc, char **argv); /* tools/cmd_tune.c */
+int cmd_lm_train(int argc, char **argv); /* tools/cmd_lm_train.c */
+int cmd_lm_sample(int argc, char **argv); /* tools/cmd_lm_sample.c */
 
 static const struct { const char *name, *help; int (*fn)(int, char **); } commands[] = {
     {"devices", "list OpenCL platforms and devices", cmd_devices},
@@ -14,6 +16,8 @@ static const struct { const char *name, *help; int (*fn)(int, char **); } comman
     {"demo", "train a small B = 3 model, sample and evaluate it (what `make demo` runs)", cmd_demo},
     {"bench", "benchmarks: `dblocks bench ops`, `dblocks bench train`", cmd_bench},
     {"tune", "pick and cache the fastest validated GEMM per shape class for this device", cmd_tune},
+    {"lm-train", "train the block-diffusion byte language model (or its B = 1 baseline)", cmd_lm_train},
+    {"lm-sample", "generate text from a trained language model, token by token with K/V caches", cmd_lm_sample},
 };
 
 static void usage(FILE *f) {

@@ -1,13 +1,36 @@
 #include "run_opts.h"
+#include <stdio.h>
 #include <string.h>
 
 void run_opts_init(run_opts *r) { memset(r, 0, sizeof *r); }
 
-int run_opts_table(run_opts *r, cli_opt *o) {
+/* Help text with the task's own default: the table's text up to "(default",
+ * then the value run_config_defaults_task gives. */
+static const char *task_help(const run_field *f, int task, int i) {
+  static char buf[RUN_OPTS_MAX][160];
+  const char *cut = strstr(f->help, " (default");
+  if (!cut) return f->help;
+  run_config rc;
+  run_config_defaults_task(&rc, task);
+  double v = run_field_get(&rc, f);
+  const char *const *names = run_field_names(f);
+  char val[48];
+  if (names) snprintf(val, sizeof val, "%s", names[(int)v]);
+  else if (f->type == RF_NUM) snprintf(val, sizeof val, "%g", v);
+  else snprintf(val, sizeof val, "%.0f", v);
+  const char *tail = strchr(cut, ';'); /* keep a remark after the default ("; each block gets L/B") */
+  snprintf(buf[i], sizeof buf[i], "%.*s (default %s%s", (int)(cut - f->help), f->help, val, tail ? tail : ")");
+  return buf[i];
+}
+
+int run_opts_table(run_opts *r, cli_opt *o, int task) {
   if (run_field_count > RUN_OPTS_MAX) db_fail("run_opts: %d run fields, room for %d", run_field_count, RUN_OPTS_MAX);
   int n = 0;
+  run_config probe;
+  probe.task = task;
   for (int i = 0; i < run_field_count; i++)
-    if (run_fields[i].flag) o[n++] = (cli_opt){run_fields[i].flag, OPT_STR, &r->text[i], run_fields[i].help};
+    if (run_fields[i].flag && run_field_applies(&probe, &run_fields[i]))
+      o[n++] = (cli_opt){run_fields[i].flag, OPT_STR, &r->text[i], task_help(&run_fields[i], task, i)};
   return n;
 }
 

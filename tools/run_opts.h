@@ -13,7 +13,8 @@ typedef struct {
 } run_opts;
 
 void run_opts_init(run_opts *r);                 /* nothing given */
-int run_opts_table(run_opts *r, cli_opt *opts);  /* fills opts, returns how many */
+/* fills opts with the flags of `task` (TASK_IMAGE, TASK_LM), returns how many */
+int run_opts_table(run_opts *r, cli_opt *opts, int task);
 /* rc (defaults or a manifest) overridden by what the user gave; `cmd` names the command in errors. */
 void run_opts_apply(const run_opts *r, run_config *rc, const char *cmd);
 #endif

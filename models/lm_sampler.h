@@ -1,0 +1,37 @@
+/* Generation with a trained block-diffusion language model (docs/lm.md):
+ * prompts become clean tokens (every block caches its own clean K/V); each new
+ * token starts at z = σ_max ε and takes M Euler steps of the probability-flow
+ * ODE over the EDM ρ = 7 schedule, each step evaluated by the block that owns
+ * its σ on ONE token against that block's cache, D(z) = softmax(logits) · E;
+ * the token is the argmax (or a temperature sample) of the last step's logits,
+ * then appended as clean to every block. A token costs M single-token block
+ * evaluations plus one clean pass, never a pass over the prefix. */
+#ifndef DB_LM_SAMPLER_H
+#define DB_LM_SAMPLER_H
+#include "lm.h"
+#include "run_config.h"
+
+typedef struct {
+  int steps;          /* M noise levels (50) */
+  double rho;         /* 7 */
+  double temperature; /* 0: argmax */
+  uint64_t seed;
+} lm_sample_opts;
+
+/* A trained run: its configuration and every block, loaded from dir. */
+typedef struct {
+  run_config rc;
+  lm_block *blocks;
+  float *E;           /* host copy of the diffusion embedding (V x d_e) */
+} lm_model;
+void lm_model_load(db_ctx *ctx, lm_model *m, const char *dir);
+void lm_model_free(lm_model *m);
+
+/* Called after every generated token: token k (0-based) of each of the R sequences. */
+typedef void (*lm_token_fn)(void *user, int k, const unsigned char *tokens, int R);
+
+/* R prompts of equal length P (prompts[r*P + i]); writes R x n_tokens bytes to out
+ * (out[r*n_tokens + k]). Returns the seconds spent generating (after the prompts). */
+double lm_generate(db_ctx *ctx, lm_model *m, const unsigned char *prompts, int R, int P, int n_tokens,
+                   lm_sample_opts o, unsigned char *out, lm_token_fn fn, void *user);
+#endif
