@@ -54,8 +54,9 @@ void lm_entropy_curve_estimate(lm_entropy_curve *c, const float *E, int V, int d
     for (int k = 0; k < de; k++) {
       double e = E[(size_t)sym[s] * (size_t)de + (size_t)k];
       if (!isfinite(e)) {
+        int v = sym[s];
         free(sym); free(f); free(lf); free(cdf); free(Es);
-        db_fail("lm_entropy_curve_estimate: E[%d][%d] is not finite", sym[s], k);
+        db_fail("lm_entropy_curve_estimate: E[%d][%d] is not finite", v, k);
       }
       Es[(size_t)s * de + k] = e;
     }

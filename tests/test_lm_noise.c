@@ -210,6 +210,9 @@ static void test_errors(void) {
                   lm_entropy_curve_estimate(&c, E, 2, 1, two, 1, 10, 10, 10));
   TH_EXPECT_ERROR("lm_noise: samples 0 is an error", "samples", lm_entropy_curve_estimate(&c, E, 2, 1, two, 1, 0, 0.1, 10));
   TH_EXPECT_ERROR("lm_noise: sigma_data 0 is an error", "sigma_data", lm_embedding_table(T, 2, 2, 0, 1));
+  const float Enan[2] = {NAN, 1.0f};
+  TH_EXPECT_ERROR("lm_noise: a non-finite embedding entry is an error naming it", "E[0][0] is not finite",
+                  lm_entropy_curve_estimate(&c, Enan, 2, 1, two, 1, 10, 0.1, 10));
   lm_entropy_curve_estimate(&c, E, 2, 1, two, 1, 1000, 0.5, 2); /* too narrow for frac 0.01 and 0.99 */
   TH_EXPECT_ERROR("lm_noise: frac 0 is an error", "(0, 1)", lm_curve_sigma_at(&c, 0));
   TH_EXPECT_ERROR("lm_noise: frac 1 is an error", "(0, 1)", lm_curve_sigma_at(&c, 1));
