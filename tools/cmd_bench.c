@@ -4,6 +4,8 @@
  * memory-bound ops. --json FILE (ops and train) also writes the rows, with
  * the device and driver, as JSON. */
 #include "../models/image_task.h"
+#include "../models/lm_sampler.h"
+#include "../models/lm_task.h"
 #include "../data/file_io.h"
 #include "run_opts.h"
 #include "cli.h"
@@ -392,8 +394,142 @@ static int bench_train(int argc, char **argv) {
   return 0;
 }
 
+
+/* ---- bench lm: the language model's training step, whole model (B = 1) vs
+ * one block, and generation tokens/s, B = 1 vs B blocks. Training steps are
+ * trainer_step as in bench train, on a synthetic byte corpus; generation is
+ * lm_generate (what `dblocks lm-sample` runs) on freshly initialised blocks:
+ * speed does not depend on the weights. The log-normal noise law (speed does
+ * not depend on it either, and it needs no entropy curve). */
+static double bench_lm_config(bench_env *env, const run_config *rc, const text_corpus *c, size_t *peak) {
+  db_ctx *ctx = env->ctx;
+  train_task *task = lm_task_create(ctx, rc, c);
+  size_t base = db_live_bytes();
+  db_reset_peak();
+  train_opts o = {0};
+  o.rc = *rc;
+  o.only_block = 0;
+  o.log_every = 10;
+  trainer *t = trainer_create(ctx, &o, task);
+  trainer_block_begin(t, 0);
+  step_bench s = {t};
+  double ms = time_op(env, run_train_step, &s);
+  *peak = db_peak_bytes() - base;
+  trainer_destroy(t);
+  lm_task_destroy(task);
+  return ms;
+}
+
+/* tokens/s of R prompts of P bytes continued by n bytes, M steps per byte */
+static double bench_lm_generate(db_ctx *ctx, const run_config *rc, int R, int P, int n, int M) {
+  lm_model m = {0};
+  m.rc = *rc;
+  lm_config cfg = lm_config_of(rc);
+  m.blocks = db_calloc((size_t)rc->blocks, sizeof *m.blocks);
+  for (int b = 0; b < rc->blocks; b++) {
+    lm_block_create(ctx, &m.blocks[b], cfg, "bench block");
+    lm_block_init(ctx, &m.blocks[b], 1, (uint64_t)b);
+  }
+  m.E = lm_embedding_host(rc);
+  unsigned char *prompts = db_malloc((size_t)R * P), *out = db_malloc((size_t)R * n);
+  for (int i = 0; i < R * P; i++) prompts[i] = (unsigned char)('a' + i % 26);
+  lm_sample_opts o = {M, 7, 0, 3};
+  lm_generate(ctx, &m, prompts, R, P, 2, o, out, NULL, NULL); /* warm-up: kernels built, buffers made */
+  double secs = lm_generate(ctx, &m, prompts, R, P, n, o, out, NULL, NULL);
+  free(prompts);
+  free(out);
+  lm_model_free(&m);
+  return (double)R * n / secs;
+}
+
+static int bench_lm(int argc, char **argv) {
+  run_opts r;
+  run_opts_init(&r);
+  const char *device = NULL, *json_path = NULL;
+  double min_s = 0.3;
+  int gen_tokens = 32, gen_steps = 50, gen_batch = 16;
+  cli_opt opts[RUN_OPTS_MAX + 8];
+  int n = run_opts_table(&r, opts, TASK_LM);
+  opts[n++] = (cli_opt){"device", OPT_STR, &device, "P:D device"};
+  opts[n++] = (cli_opt){"json", OPT_STR, &json_path, "also write the results as JSON to this file"};
+  opts[n++] = (cli_opt){"seconds", OPT_FLOAT, &min_s, "device time to accumulate per row after warm-up (default 0.3)"};
+  opts[n++] = (cli_opt){"gen-tokens", OPT_INT, &gen_tokens, "bytes generated per sequence in the generation rows (default 32)"};
+  opts[n++] = (cli_opt){"gen-steps", OPT_INT, &gen_steps, "Euler steps per byte in the generation rows (default 50)"};
+  opts[n++] = (cli_opt){"gen-batch", OPT_INT, &gen_batch, "sequences generated at once in the batched generation rows (default 16)"};
+  cli_parse("bench lm",
+            "dblocks bench lm [options]\n  the language model: one training step of the whole L-layer model (B = 1) and of one\n"
+            "  block of L/B layers (ms/step, tokens/s, peak device memory), then generation tokens/s, B = 1 vs B.\n"
+            "  Default on a GPU: the paper's shape, width 768, 12 heads, L = 12, B = 4, context 256, batch 64;\n"
+            "  elsewhere width 256, 4 heads, L = 8, B = 4, context 128, batch 16.",
+            opts, n, argc - 1, argv + 1, NULL, NULL);
+  if (min_s <= 0) db_fail("bench lm: --seconds %g must be positive", min_s);
+  if (gen_tokens < 1 || gen_steps < 2 || gen_batch < 1)
+    db_fail("bench lm: --gen-tokens %d, --gen-steps %d, --gen-batch %d: want >= 1, >= 2, >= 1", gen_tokens, gen_steps, gen_batch);
+  db_ctx *ctx = db_init(device);
+  int gpu = (ctx->dev.type & CL_DEVICE_TYPE_GPU) != 0;
+  run_config rc;
+  run_config_defaults_task(&rc, TASK_LM);
+  if (gpu) {
+    rc.model.width = 768; rc.model.heads = 12; rc.layers = 12; rc.lm.context = 256; rc.batch = 64;
+  } else {
+    rc.model.width = 256; rc.model.heads = 4; rc.layers = 8; rc.lm.context = 128; rc.batch = 16;
+  }
+  rc.lm.noise = LM_NOISE_LOGNORMAL;
+  run_opts_apply(&r, &rc, "bench lm");
+  run_config_finish(&rc);
+  bench_env env = {ctx, min_s, 50};
+  int T = rc.lm.context;
+  printf("dblocks bench lm on %s (%s; %s, driver %s)\n", ctx->dev.name, ctx->dev.platform_name, ctx->dev.version,
+         ctx->dev.driver);
+  printf("LM width %d, %d heads, context %d ([noisy | clean]: %d rows per sequence), batch %d, L = %d, B = %d; fp32\n\n",
+         rc.model.width, rc.model.heads, T, 2 * T, rc.batch, rc.layers, rc.blocks);
+  printf("%-30s %10s %12s %12s\n", "training step", "ms/step", "tokens/s", "peak MiB");
+  if (json_path) json_rows = json_array();
+  text_corpus c = {0};
+  c.n_train = (size_t)1 << 20;
+  c.train = db_malloc(c.n_train);
+  for (size_t i = 0; i < c.n_train; i++) c.train[i] = (unsigned char)(32 + (i * 2654435761u >> 7) % 95);
+  snprintf(c.source, sizeof c.source, "synthetic");
+  run_config full = rc;
+  full.blocks = 1;
+  run_config_finish(&full);
+  size_t peaks[2];
+  const run_config *cfgs[2] = {&full, &rc};
+  for (int k = 0; k < 2; k++) {
+    double ms = bench_lm_config(&env, cfgs[k], &c, &peaks[k]);
+    char label[64];
+    if (k == 0) snprintf(label, sizeof label, "end to end, %d layers (B=1)", rc.layers);
+    else snprintf(label, sizeof label, "one block, %d layers (B=%d)", rc.layers / rc.blocks, rc.blocks);
+    double tps = (double)rc.batch * T / ms * 1e3;
+    printf("%-30s %10.1f %12.0f %12.1f\n", label, ms, tps, peaks[k] / 1048576.0);
+    json_row(json_pack("{s:s, s:i, s:i, s:f, s:f, s:f}", "configuration", label, "batch", rc.batch, "context", T,
+                       "ms_per_step", ms, "tokens_per_s", tps, "peak_mib", peaks[k] / 1048576.0));
+    fflush(stdout);
+  }
+  printf("\nblock peak / end-to-end peak = %.3f (1/B = %.3f)\n\n", (double)peaks[1] / (double)peaks[0], 1.0 / rc.blocks);
+  printf("generation: prompts of 32 bytes, %d bytes each, %d Euler steps per byte\n", gen_tokens, gen_steps);
+  printf("%-30s %12s %12s\n", "model", "1 sequence", "batch");
+  double gen[2][2];
+  for (int k = 0; k < 2; k++) {
+    for (int j = 0; j < 2; j++) gen[k][j] = bench_lm_generate(ctx, cfgs[k], j ? gen_batch : 1, 32, gen_tokens, gen_steps);
+    char label[64];
+    snprintf(label, sizeof label, "B=%d (%d layers per step)", cfgs[k]->blocks, rc.layers / cfgs[k]->blocks);
+    printf("%-30s %10.1f/s %9.1f/s  (batch %d)\n", label, gen[k][0], gen[k][1], gen_batch);
+    json_row(json_pack("{s:s, s:i, s:i, s:f, s:i, s:f}", "generation", label, "steps", gen_steps, "tokens", gen_tokens,
+                       "tokens_per_s_1", gen[k][0], "batch", gen_batch, "tokens_per_s_batch", gen[k][1]));
+    fflush(stdout);
+  }
+  printf("\ngeneration speed-up of B=%d over B=1: %.2fx (1 sequence), %.2fx (batch %d)\n", rc.blocks,
+         gen[1][0] / gen[0][0], gen[1][1] / gen[0][1], gen_batch);
+  free(c.train);
+  if (json_path) write_json(json_path, "lm", ctx);
+  db_shutdown(ctx);
+  return 0;
+}
+
 int cmd_bench(int argc, char **argv) {
   if (argc > 1 && !strcmp(argv[1], "train")) return bench_train(argc, argv);
+  if (argc > 1 && !strcmp(argv[1], "lm")) return bench_lm(argc, argv);
   const char *device = NULL;
   int batch = 0, quick = 0;
   double min_s = 0.3;
@@ -413,7 +549,7 @@ int cmd_bench(int argc, char **argv) {
             "  against CLBlast's defaults at n = 1024, 2048 and the linears' shapes; device copy bandwidth",
             opts, (int)(sizeof opts / sizeof *opts), argc, argv, pos, &npos);
   if (npos != 1 || strcmp(pos[0], "ops") != 0)
-    db_fail("bench: say what to benchmark: `dblocks bench ops` or `dblocks bench train` (see `dblocks bench --help`)");
+    db_fail("bench: say what to benchmark: `dblocks bench ops`, `dblocks bench train` or `dblocks bench lm` (see `dblocks bench --help`)");
   if (batch < 0) db_fail("bench: --batch %d must be positive (0: the default)", batch);
   if (min_s <= 0) db_fail("bench: --seconds %g must be positive", min_s);
   db_ctx *ctx = db_init(device);

@@ -1,12 +1,12 @@
 #!/bin/bash
 # The GPU check, run on a lent device machine (../shared/device/README.md):
-#     . .gpu/env.sh && bash tools/device_check.sh OUT [test|bench|lm]...
+#     . .gpu/env.sh && bash tools/device_check.sh OUT [test|bench|suites|lm]...
 # .gpu/ must also hold the runtime and -dev packages of libjansson, libpng,
 # zlib and dataset-fashion-mnist (apt-get download them into .gpu/ beside the
 # OpenCL ones): that machine reaches no package registry. Each step is capped
 # by `timeout`, so one hang cannot eat the lease; logs land in OUT.
 set -u
-out=${1:?usage: device_check.sh OUT [test|bench|lm]...}; shift
+out=${1:?usage: device_check.sh OUT [test|bench|suites|lm]...}; shift
 steps=${*:-test bench}
 mkdir -p "$out" /usr/share/datasets
 ln -sfn /tmp/ocl/usr/share/datasets/fashion-mnist /usr/share/datasets/fashion-mnist
@@ -30,8 +30,14 @@ for s in $steps; do
       echo "bench ops: rc $?"; cat "$out/ops.txt"
       timeout 120 build/dblocks bench train --seconds 0.3 --json "$out/train.json" > "$out/train.txt" 2>&1
       echo "bench train: rc $?"; cat "$out/train.txt" ;;
-    lm)
-      timeout 200 build/dblocks bench lm --json "$out/lm.json" > "$out/lm.txt" 2>&1
+    suites) # only the suites named in SUITES (default: the language model's), one log
+      for t in ${SUITES:-rope swiglu concat attention rmsnorm lm run_config}; do
+        DBLOCKS_TUNE=off timeout 120 build/dblocks_tests "$t" >> "$out/suites.log" 2>&1
+        echo "suite $t: rc $?, $(tail -1 "$out/suites.log")"
+      done
+      grep -E "FAIL" "$out/suites.log" | head -20 ;;
+    lm)    # the language model at the paper's shape: training step B=1 vs one block, generation tokens/s
+      timeout 300 build/dblocks bench lm --json "$out/lm.json" > "$out/lm.txt" 2>&1
       echo "bench lm: rc $?"; cat "$out/lm.txt" ;;
   esac
   echo "$s: $(( $(date +%s) - t0 )) s"
