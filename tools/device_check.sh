@@ -31,7 +31,7 @@ for s in $steps; do
       timeout 120 build/dblocks bench train --seconds 0.3 --json "$out/train.json" > "$out/train.txt" 2>&1
       echo "bench train: rc $?"; cat "$out/train.txt" ;;
     suites) # only the suites named in SUITES (default: the language model's), one log
-      for t in ${SUITES:-rope swiglu concat attention rmsnorm lm run_config}; do
+      for t in ${SUITES:-rope swiglu glue_ops attention rmsnorm lm run_config}; do
         DBLOCKS_TUNE=off timeout 120 build/dblocks_tests "$t" >> "$out/suites.log" 2>&1
         echo "suite $t: rc $?, $(tail -1 "$out/suites.log")"
       done
