@@ -14,6 +14,8 @@ void lm_embedding_table(float *E, int V, int de, double sigma_data, uint64_t see
 }
 
 /* (0,1) from a 32-bit word, with 32 bits (never 0 or 1). */
+#define LM_CURVE_KEY 0x6c6d5f6375727665ULL /* "lm_curve" */
+
 static double u01_32(uint32_t w) { return ((double)w + 0.5) * (1.0 / 4294967296.0); }
 
 void lm_entropy_curve_estimate(lm_entropy_curve *c, const float *E, int V, int de, const double *freq,
@@ -83,7 +85,10 @@ void lm_entropy_curve_estimate(lm_entropy_curve *c, const float *E, int V, int d
   }
   double *eps = db_malloc(sizeof(double) * (size_t)de), *G = db_malloc(sizeof(double) * (size_t)S);
   double *a = db_malloc(sizeof(double) * (size_t)S);
-  /* draw j uses Philox counters j*K .. j*K+K-1: word 0 stratifies x, words 2.. are eps pairs */
+  /* draw j uses Philox counters j*K .. j*K+K-1 of key seed ^ LM_CURVE_KEY: word 0 stratifies x,
+   * words 2.. are eps pairs. The key differs from the seed so that a caller passing the embedding's
+   * seed does not draw eps from the very words that made E. */
+  seed ^= LM_CURVE_KEY;
   const uint64_t K = (uint64_t)(2 + 2 * ((de + 1) / 2) + 3) / 4;
   uint32_t *w = db_malloc(sizeof(uint32_t) * 4 * (size_t)K);
   for (int j = 0; j < samples; j++) {

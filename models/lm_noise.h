@@ -28,6 +28,7 @@ typedef struct { int n; double sigma[LM_CURVE_N], h[LM_CURVE_N]; double h_max; }
  * Details: freq needs only sum > 0 (it is normalised); bytes with freq 0 are left out of
  * the posterior. The same `samples` draws (x, eps) serve every σ (common random numbers: a
  * smooth curve); x is drawn stratified (draw j takes the quantile (j + u)/samples of freq).
+ * The draws use Philox with key seed ^ 0x6c6d5f6375727665 ("lm_curve"), so passing E's seed is safe.
  * Each h is clamped to [0, h_max]. n = LM_CURVE_N, sigma[0] = sigma_lo, sigma[n-1] = sigma_hi.
  * Cost ~ samples * S * (de + n) for S distinct bytes; the Monte Carlo standard error of
  * one h is at most ~1/sqrt(samples) nats (see docs/lm_data.md). */
