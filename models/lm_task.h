@@ -14,7 +14,7 @@
 /* σ grid of the entropy curve and its Monte Carlo draws per σ */
 #define LM_CURVE_SIGMA_LO 1e-2
 #define LM_CURVE_SIGMA_HI 1e3
-#define LM_CURVE_SAMPLES 1000
+#define LM_CURVE_SAMPLES 4096
 
 /* One block's model configuration from the run's. */
 lm_config lm_config_of(const run_config *rc);
