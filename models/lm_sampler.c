@@ -45,6 +45,34 @@ static void step_coefficients(const run_config *rc, const double *sig, int M, in
   }
 }
 
+int lm_spacing_parse(const char *name, const char *where) {
+  if (!strcmp(name, "rho")) return LM_STEPS_RHO;
+  if (!strcmp(name, "law")) return LM_STEPS_LAW;
+  db_fail("%s: --spacing %s: expected rho or law", where, name);
+}
+
+void lm_sigma_steps(const run_config *rc, lm_sample_opts o, double *sig) {
+  int B = rc->blocks, M = o.steps;
+  double lo = rc->bounds[0], hi = rc->bounds[B];
+  if (o.spacing == LM_STEPS_RHO) {
+    edm_config e = rc->edm;
+    e.sigma_min = lo;
+    e.sigma_max = hi;
+    edm_sigma_schedule(e, M, o.rho, sig);
+    return;
+  }
+  for (int j = 0; j < M; j++) { /* quantile q from the top of the law's mass down to its bottom */
+    double q = 1.0 - (double)j / (M - 1);
+    if (rc->lm.noise == LM_NOISE_EQUIDIFF)
+      sig[j] = j == 0 ? hi : j == M - 1 ? lo : lm_curve_sigma_at(&rc->curve, LM_FRAC_LO + q * (LM_FRAC_HI - LM_FRAC_LO));
+    else {
+      double a = edm_norm_cdf((log(lo) - rc->edm.p_mean) / rc->edm.p_std), b = edm_norm_cdf((log(hi) - rc->edm.p_mean) / rc->edm.p_std);
+      sig[j] = j == 0 ? hi : j == M - 1 ? lo : exp(rc->edm.p_mean + rc->edm.p_std * edm_norm_ppf(a + q * (b - a)));
+    }
+  }
+  sig[M] = 0;
+}
+
 static int choose(const float *logits, double temperature, uint64_t seed, uint64_t counter) {
   int best = 0;
   for (int v = 1; v < LM_VOCAB; v++)
@@ -78,10 +106,7 @@ double lm_generate(db_ctx *ctx, lm_model *m, const unsigned char *prompts, int R
   for (int r = 0; r < R; r++) ti[r] = -1;
   db_upload(ctx, none, ti);
   double *sig = db_malloc(sizeof(double) * (size_t)(M + 1));
-  edm_config e = rc->edm;
-  e.sigma_min = rc->bounds[0];
-  e.sigma_max = rc->bounds[B];
-  edm_sigma_schedule(e, M, o.rho, sig);
+  lm_sigma_steps(rc, o, sig);
   int *owner = db_malloc(sizeof(int) * (size_t)M);
   for (int j = 0; j < M; j++) owner[j] = edm_block_of_sigma(rc->bounds, B, sig[j]);
   float *cf = db_malloc(sizeof(float) * (size_t)M * 4 * R);

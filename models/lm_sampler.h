@@ -11,12 +11,21 @@
 #include "lm.h"
 #include "run_config.h"
 
+/* Where the M noise levels of a token sit: EDM's ρ schedule (most steps at
+ * small σ), or equally spaced in the training law's CDF (for equi-difficulty:
+ * equal steps of h, the posterior entropy; for the log-normal: its quantiles). */
+enum { LM_STEPS_RHO = 0, LM_STEPS_LAW = 1 };
 typedef struct {
   int steps;          /* M noise levels (50) */
-  double rho;         /* 7 */
+  double rho;         /* 7 (LM_STEPS_RHO) */
   double temperature; /* 0: argmax */
   uint64_t seed;
+  int spacing;        /* LM_STEPS_RHO or LM_STEPS_LAW */
 } lm_sample_opts;
+/* "rho" or "law" (db_fail naming `where` otherwise). */
+int lm_spacing_parse(const char *name, const char *where);
+/* The M+1 noise levels of a token, σ_max .. σ_min, then 0. */
+void lm_sigma_steps(const run_config *rc, lm_sample_opts o, double *sig);
 
 /* A trained run: its configuration and every block, loaded from dir. */
 typedef struct {

@@ -5,6 +5,7 @@
  * leaves checkpoints intact. Run from tests/test_lm.c (suite `lm`). */
 #include "harness.h"
 #include "../data/file_io.h"
+#include "../models/judge.h"
 #include "../models/lm_sampler.h"
 #include "../models/lm_task.h"
 #include <stdlib.h>
@@ -142,7 +143,7 @@ static void test_resume_blocks_generate(const text_corpus *c) {
   lm_model_load(th_ctx, &m, a);
   const unsigned char prompts[2 * 6] = {'I', 'n', ' ', 't', 'h', 'e', 'A', 'n', 'd', ' ', 'G', 'o'};
   unsigned char o1[2 * 10], o2[2 * 10], o3[2 * 10];
-  lm_sample_opts so = {6, 7, 0, 11};
+  lm_sample_opts so = {6, 7, 0, 11, LM_STEPS_RHO};
   lm_generate(th_ctx, &m, prompts, 2, 6, 10, so, o1, NULL, NULL);
   lm_generate(th_ctx, &m, prompts, 2, 6, 10, so, o2, NULL, NULL);
   so.temperature = 1.0;
@@ -188,6 +189,21 @@ static void test_cli_errors(const text_corpus *c) {
   th_cli_expect_as("lm-sample: a missing run directory is named", args, 1, "nowhere", NULL);
   snprintf(args, sizeof args, "lm-sample --run %s --prompt x --steps 1", a);
   th_cli_expect_as("lm-sample: --steps 1 is refused", args, 1, "--steps 1", NULL);
+  /* lm-eval end to end with a tiny judge */
+  char jpath[1024];
+  path(jpath, root, "judge.safetensors");
+  judge *j = judge_create(th_ctx, (judge_config){16, 2, 1, 16}, 1);
+  judge_train(j, c->train, c->n_train, 3, 4, 1e-3, 1);
+  judge_save(j, jpath);
+  judge_destroy(j);
+  snprintf(args, sizeof args, "lm-eval --run %s --judge %s --text %s --heldout-fraction 0.2 --prompts 2 --samples 2 "
+           "--tokens 4 --steps 3 --ce-sequences 4", a, jpath, text);
+  th_cli_expect_as("lm-eval scores continuations with the judge and n-gram statistics", args, 0,
+                   "held-out denoising cross-entropy", NULL);
+  snprintf(args, sizeof args, "lm-eval --run %s --judge %s --text %s --prompts 2", a, jpath, text);
+  th_cli_expect_as("lm-eval: another corpus than the run's is refused", args, 1, "was trained on", NULL);
+  snprintf(args, sizeof args, "lm-eval --run %s --judge %s/nojudge --text %s --heldout-fraction 0.2", a, root, text);
+  th_cli_expect_as("lm-eval: a missing judge file is named", args, 1, "nojudge", NULL);
   write_bytes(f0, "not a safetensors file at all", 29);
   snprintf(args, sizeof args, "lm-sample --run %s --prompt x", a);
   th_cli_expect_as("lm-sample: a corrupt block file is named", args, 1, "block_0.safetensors", NULL);

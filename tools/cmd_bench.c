@@ -433,7 +433,7 @@ static double bench_lm_generate(db_ctx *ctx, const run_config *rc, int R, int P,
   m.E = lm_embedding_host(rc);
   unsigned char *prompts = db_malloc((size_t)R * P), *out = db_malloc((size_t)R * n);
   for (int i = 0; i < R * P; i++) prompts[i] = (unsigned char)('a' + i % 26);
-  lm_sample_opts o = {M, 7, 0, 3};
+  lm_sample_opts o = {M, 7, 0, 3, LM_STEPS_RHO};
   lm_generate(ctx, &m, prompts, R, P, 2, o, out, NULL, NULL); /* warm-up: kernels built, buffers made */
   double secs = lm_generate(ctx, &m, prompts, R, P, n, o, out, NULL, NULL);
   free(prompts);

@@ -45,7 +45,7 @@ static char **read_prompts(const char *prompt, const char *file, int *n) {
 }
 
 int cmd_lm_sample(int argc, char **argv) {
-  const char *run = NULL, *prompt = NULL, *prompts_file = NULL, *device = NULL;
+  const char *run = NULL, *prompt = NULL, *prompts_file = NULL, *device = NULL, *spacing = "rho";
   int tokens = 200, steps = 50, samples = 1;
   double temperature = 0, rho = 7;
   int seed = 0;
@@ -56,6 +56,7 @@ int cmd_lm_sample(int argc, char **argv) {
       {"tokens", OPT_INT, &tokens, "bytes to generate per prompt (default 200)"},
       {"steps", OPT_INT, &steps, "Euler steps per token, M (default 50)"},
       {"rho", OPT_FLOAT, &rho, "rho of the EDM noise schedule (default 7)"},
+      {"spacing", OPT_STR, &spacing, "rho (EDM schedule) | law (equal steps of the training noise law) (default rho)"},
       {"temperature", OPT_FLOAT, &temperature, "sample the last step's logits at this temperature (default 0: argmax)"},
       {"samples", OPT_INT, &samples, "continuations per prompt, each from its own noise (default 1)"},
       {"seed", OPT_INT, &seed, "seed of the noise and of temperature sampling (default 0)"},
@@ -74,6 +75,7 @@ int cmd_lm_sample(int argc, char **argv) {
   if (!(temperature >= 0) || temperature > 100) db_fail("lm-sample: --temperature %g must be in [0, 100]", temperature);
   if (!(rho > 0) || rho > 100) db_fail("lm-sample: --rho %g must be in (0, 100]", rho);
   if (seed < 0) db_fail("lm-sample: --seed %d must not be negative", seed);
+  int sp = lm_spacing_parse(spacing, "lm-sample");
   int np;
   char **ps = read_prompts(prompt, prompts_file, &np);
   db_ctx *ctx = db_init(device);
@@ -81,7 +83,7 @@ int cmd_lm_sample(int argc, char **argv) {
   lm_model_load(ctx, &m, run);
   fprintf(stderr, "dblocks lm-sample on %s: %d block(s) of %d layers, %d steps per byte (rho %g), %s\n", ctx->dev.name,
           m.rc.blocks, m.rc.layers / m.rc.blocks, steps, rho, temperature > 0 ? "temperature sampling" : "argmax");
-  lm_sample_opts o = {steps, rho, temperature, (uint64_t)seed};
+  lm_sample_opts o = {steps, rho, temperature, (uint64_t)seed, sp};
   double secs = 0;
   long generated = 0;
   int streaming = np == 1 && samples == 1;

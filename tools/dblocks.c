@@ -7,6 +7,7 @@
 int cmd_tune(int argc, char **argv); /* tools/cmd_tune.c */
 int cmd_lm_train(int argc, char **argv); /* tools/cmd_lm_train.c */
 int cmd_lm_sample(int argc, char **argv); /* tools/cmd_lm_sample.c */
+int cmd_lm_eval(int argc, char **argv); /* tools/cmd_lm_eval.c */
 
 static const struct { const char *name, *help; int (*fn)(int, char **); } commands[] = {
     {"devices", "list OpenCL platforms and devices", cmd_devices},
@@ -18,6 +19,7 @@ static const struct { const char *name, *help; int (*fn)(int, char **); } comman
     {"tune", "pick and cache the fastest validated GEMM per shape class for this device", cmd_tune},
     {"lm-train", "train the block-diffusion byte language model (or its B = 1 baseline)", cmd_lm_train},
     {"lm-sample", "generate text from a trained language model, token by token with K/V caches", cmd_lm_sample},
+    {"lm-eval", "score a trained language model: judge bits/byte, n-gram statistics, held-out cross-entropy", cmd_lm_eval},
 };
 
 static void usage(FILE *f) {
