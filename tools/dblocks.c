@@ -5,6 +5,7 @@
 #include <string.h>
 
 int cmd_tune(int argc, char **argv); /* tools/cmd_tune.c */
+int cmd_judge(int argc, char **argv); /* tools/cmd_judge.c */
 int cmd_lm_train(int argc, char **argv); /* tools/cmd_lm_train.c */
 int cmd_lm_sample(int argc, char **argv); /* tools/cmd_lm_sample.c */
 int cmd_lm_eval(int argc, char **argv); /* tools/cmd_lm_eval.c */
@@ -20,6 +21,7 @@ static const struct { const char *name, *help; int (*fn)(int, char **); } comman
     {"lm-train", "train the block-diffusion byte language model (or its B = 1 baseline)", cmd_lm_train},
     {"lm-sample", "generate text from a trained language model, token by token with K/V caches", cmd_lm_sample},
     {"lm-eval", "score a trained language model: judge bits/byte, n-gram statistics, held-out cross-entropy", cmd_lm_eval},
+    {"judge", "train the byte-level judge of the language model, or score text (bits per byte)", cmd_judge},
 };
 
 static void usage(FILE *f) {
