@@ -209,11 +209,34 @@ static void test_cli_errors(const text_corpus *c) {
   th_cli_expect_as("lm-sample: a corrupt block file is named", args, 1, "block_0.safetensors", NULL);
 }
 
+/* The noise levels of a byte: from σ_max down to σ_min, strictly, then 0, for both spacings and laws. */
+static void test_sigma_steps(const text_corpus *c) {
+  for (int noise = 0; noise < 2; noise++)
+    for (int sp = 0; sp < 2; sp++) {
+      train_opts o = tiny_opts(NULL, c, 1, 1);
+      o.rc.layers = 3;
+      o.rc.blocks = 3;
+      o.rc.lm.noise = noise;
+      o.rc.curve.n = 0;
+      lm_prepare_config(&o.rc, c);
+      double sig[21];
+      lm_sample_opts so = {20, 7, 0, 0, sp};
+      lm_sigma_steps(&o.rc, so, sig);
+      int ok = sig[0] == o.rc.bounds[3] && fabs(sig[19] - o.rc.bounds[0]) <= 1e-12 * o.rc.bounds[0] && sig[20] == 0;
+      for (int j = 0; j < 19; j++) ok &= sig[j + 1] < sig[j];
+      char name[128];
+      snprintf(name, sizeof name, "lm sampler: %s steps under the %s law run from sigma_max down to sigma_min, then 0",
+               sp ? "law-spaced" : "rho-spaced", noise ? "log-normal" : "equi-difficulty");
+      th_check(ok, name, "sigma %g .. %g (bounds %g .. %g)", sig[0], sig[19], o.rc.bounds[0], o.rc.bounds[3]);
+    }
+}
+
 void tests_lm_task(void) {
   snprintf(root, sizeof root, "%s/dblocks-lm-test-%d", getenv("DBLOCKS_CACHE_DIR") ? getenv("DBLOCKS_CACHE_DIR") : "/tmp",
            (int)getpid());
   mkdir(root, 0755);
   text_corpus c = tiny_corpus();
+  test_sigma_steps(&c);
   test_loss_decreases(&c);
   test_resume_blocks_generate(&c);
   test_cli_errors(&c);
