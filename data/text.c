@@ -124,24 +124,6 @@ unsigned char *text_kjv_export(size_t *len) {
 }
 
 /* ---------------------------------------------------------------- cache and split */
-static const char *cache_dir(char *dir, size_t n) {
-  const char *env = getenv("DBLOCKS_CACHE_DIR");
-  if (env && (!strcmp(env, "off") || !strcmp(env, "0") || !*env)) return NULL;
-  if (env) snprintf(dir, n, "%s", env);
-  else if (getenv("XDG_CACHE_HOME")) snprintf(dir, n, "%s/dblocks", getenv("XDG_CACHE_HOME"));
-  else if (getenv("HOME")) snprintf(dir, n, "%s/.cache/dblocks", getenv("HOME"));
-  else return NULL;
-  return dir;
-}
-
-static void mkdir_p(const char *path) {
-  char tmp[1024];
-  snprintf(tmp, sizeof tmp, "%s", path);
-  for (char *p = tmp + 1; *p; p++)
-    if (*p == '/') { *p = 0; mkdir(tmp, 0755); *p = '/'; }
-  mkdir(tmp, 0755);
-}
-
 /* Splits the kjv.txt format into books; returns 1 and fills c if it has the
  * expected 66 books and size, else 0 (c untouched). */
 static int kjv_split(const unsigned char *s, size_t n, text_corpus *c) {
@@ -178,8 +160,8 @@ static int kjv_split(const unsigned char *s, size_t n, text_corpus *c) {
 
 void text_corpus_kjv(text_corpus *c) {
   memset(c, 0, sizeof *c);
-  char dir[1024], path[1100];
-  const char *d = cache_dir(dir, sizeof dir);
+  char path[1100];
+  const char *d = db_cache_dir();
   if (d) {
     snprintf(path, sizeof path, "%s/kjv.txt", d);
     FILE *f = fopen(path, "rb");
@@ -200,7 +182,7 @@ void text_corpus_kjv(text_corpus *c) {
     db_fail("the KJV export from `bible` does not split into %d books", TEXT_KJV_BOOKS);
   }
   if (d) { /* best effort: a cache that cannot be written only costs a re-export next time */
-    mkdir_p(d);
+    db_mkdir_p(d);
     jmp_buf trap, *prev = db_trap_errors(&trap);
     if (setjmp(trap) == 0) atomic_write_file(path, s, n);
     else fprintf(stderr, "dblocks: warning: cannot cache the KJV text: %s\n", db_last_error());

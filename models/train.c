@@ -175,22 +175,6 @@ void trainer_block_end(trainer *t, int block) {
 
 /* ---------------------------------------------------------------- run directory */
 /* Steps recorded in DIR/block_<i>.safetensors (validated), or 0 without one. */
-/* mkdir -p: a run directory under folders that do not exist yet (runs/lm) is made whole. */
-static void make_run_dir(const char *dir) {
-  char p[1024];
-  if ((size_t)snprintf(p, sizeof p, "%s", dir) >= sizeof p) db_fail("run directory path too long: %s", dir);
-  struct stat st;
-  for (char *s = p + 1;; s++) {
-    char c = *s;
-    if (c != '/' && c) continue;
-    *s = 0;
-    if (mkdir(p, 0755) != 0 && (stat(p, &st) != 0 || !S_ISDIR(st.st_mode)))
-      db_fail("cannot create the run directory %s (at %s)", dir, p);
-    *s = c;
-    if (!c) break;
-  }
-}
-
 static int checkpoint_steps(const char *dir, int block) {
   int s = block_validate(dir, block);
   return s > 0 ? s : 0;
@@ -251,7 +235,7 @@ static FILE *prepare_out_dir(const train_opts *o, int first, int last) {
       db_fail("%s exists: pass --resume to continue training it, or choose another --out", bf);
     steps[i - first] = o->resume ? checkpoint_steps(o->out_dir, i) : 0; /* validates before anything is written */
   }
-  make_run_dir(o->out_dir);
+  if (db_mkdir_p(o->out_dir) != 0) db_fail("cannot create the run directory %s", o->out_dir); /* with missing parents */
   run_dir_remove_stale_temporaries(o->out_dir, first, last);
   manifest_write(o->out_dir, &o->rc); /* same content when it existed (checked above); updates steps */
   snprintf(path, sizeof path, "%s/log.jsonl", o->out_dir);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 static char last_error[2048];
@@ -72,4 +73,29 @@ double db_now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+const char *db_cache_dir(void) {
+  static char dir[1024];
+  const char *env = getenv("DBLOCKS_CACHE_DIR");
+  if (env && (!strcmp(env, "off") || !strcmp(env, "0") || !*env)) return NULL;
+  if (env) snprintf(dir, sizeof dir, "%s", env);
+  else if (getenv("XDG_CACHE_HOME")) snprintf(dir, sizeof dir, "%s/dblocks", getenv("XDG_CACHE_HOME"));
+  else if (getenv("HOME")) snprintf(dir, sizeof dir, "%s/.cache/dblocks", getenv("HOME"));
+  else return NULL;
+  return dir;
+}
+
+int db_mkdir_p(const char *path) {
+  char tmp[1024];
+  if ((size_t)snprintf(tmp, sizeof tmp, "%s", path) >= sizeof tmp) return -1;
+  struct stat st;
+  for (char *p = tmp + 1;; p++) {
+    char c = *p;
+    if (c != '/' && c) continue;
+    *p = 0;
+    if (mkdir(tmp, 0755) != 0 && (stat(tmp, &st) != 0 || !S_ISDIR(st.st_mode))) return -1;
+    *p = c;
+    if (!c) return 0;
+  }
 }

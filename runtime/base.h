@@ -32,6 +32,11 @@ size_t db_mul_size(size_t count, size_t size, const char *what);
 
 /* ---------------------------------------------------------------- time */
 double db_now(void); /* seconds, monotonic */
+/* The cache folder (kernel binaries, tuning, the exported KJV): DBLOCKS_CACHE_DIR,
+ * else $XDG_CACHE_HOME/dblocks, else ~/.cache/dblocks; NULL when off ("off", "0", ""). */
+const char *db_cache_dir(void);
+/* mkdir -p: 0, or -1 when a part cannot be made or is not a folder. */
+int db_mkdir_p(const char *path);
 
 /* ---------------------------------------------------------------- host RNG */
 /* Philox4x32-10: four 32-bit words from (seed, counter); the same on host and

@@ -140,9 +140,7 @@ void db_programs_release(db_ctx *ctx); /* db_shutdown's part: kernels and progra
 /* Compile one source now (no cache); a failure prints the build log and fails. */
 cl_program db_compile(db_ctx *ctx, const db_cl_source *src);
 cl_program db_compile_opts(db_ctx *ctx, const db_cl_source *src, const char *options); /* full options */
-/* Cache directory: DBLOCKS_CACHE_DIR (="off" disables), else
- * $XDG_CACHE_HOME/dblocks, else ~/.cache/dblocks. Returns NULL when disabled. */
-const char *db_cache_dir(void);
+/* db_cache_dir (base.h): where the binaries are cached. */
 const char *db_build_options(void);
 
 /* ---------------------------------------------------------------- tensors */

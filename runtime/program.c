@@ -27,25 +27,6 @@ static uint64_t fnv1a(uint64_t h, const void *data, size_t n) {
 }
 static uint64_t fnv_str(uint64_t h, const char *s) { return fnv1a(h, s, strlen(s) + 1); }
 
-const char *db_cache_dir(void) {
-  static char dir[1024];
-  const char *env = getenv("DBLOCKS_CACHE_DIR");
-  if (env && (!strcmp(env, "off") || !strcmp(env, "0") || !*env)) return NULL;
-  if (env) snprintf(dir, sizeof dir, "%s", env);
-  else if (getenv("XDG_CACHE_HOME")) snprintf(dir, sizeof dir, "%s/dblocks", getenv("XDG_CACHE_HOME"));
-  else if (getenv("HOME")) snprintf(dir, sizeof dir, "%s/.cache/dblocks", getenv("HOME"));
-  else return NULL;
-  return dir;
-}
-
-static void mkdir_p(const char *path) {
-  char tmp[1024];
-  snprintf(tmp, sizeof tmp, "%s", path);
-  for (char *p = tmp + 1; *p; p++)
-    if (*p == '/') { *p = 0; mkdir(tmp, 0755); *p = '/'; }
-  mkdir(tmp, 0755);
-}
-
 /* Two independent 64-bit FNV streams make a 128-bit key: a collision would
  * need both to collide. */
 static void cache_path(db_ctx *ctx, const db_cl_source *src, const char *options, char *out, size_t n) {
@@ -101,7 +82,7 @@ static void store_cached(db_ctx *ctx, cl_program prog, const char *path) {
   unsigned char *bin = db_malloc(size);
   unsigned char *bins[1] = {bin};
   if (clGetProgramInfo(prog, CL_PROGRAM_BINARIES, sizeof bins, bins, NULL) != CL_SUCCESS) { free(bin); return; }
-  mkdir_p(db_cache_dir());
+  db_mkdir_p(db_cache_dir());
   char tmp[1100];
   if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid()) >= sizeof tmp) { free(bin); return; }
   FILE *f = fopen(tmp, "wb");

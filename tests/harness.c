@@ -386,3 +386,33 @@ void th_wg_label(char *buf, size_t n, size_t wg) {
   if (wg) snprintf(buf, n, " wg=%zu", wg);
   else snprintf(buf, n, " wg=device-choice");
 }
+
+char *th_slurp(const char *path, size_t *n) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  fseek(f, 0, SEEK_END);
+  long len = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  char *b = db_malloc((size_t)(len > 0 ? len : 0) + 1);
+  *n = fread(b, 1, (size_t)(len > 0 ? len : 0), f);
+  fclose(f);
+  return b;
+}
+
+int th_same_file(const char *a, const char *b) {
+  size_t na, nb;
+  char *x = th_slurp(a, &na), *y = th_slurp(b, &nb);
+  int same = x && y && na == nb && !memcmp(x, y, na);
+  free(x);
+  free(y);
+  return same;
+}
+
+void th_copy_file(const char *from, const char *to) {
+  size_t n;
+  char *x = th_slurp(from, &n);
+  FILE *f = fopen(to, "wb");
+  if (x && f) fwrite(x, 1, n, f);
+  if (f) fclose(f);
+  free(x);
+}

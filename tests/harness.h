@@ -90,6 +90,10 @@ int th_cli_run(const char *args, char *out, size_t n);
  * non-NULL) not absent; name: the check's label (NULL: built from the arguments). */
 void th_cli_expect_as(const char *name, const char *args, int want_rc, const char *needle, const char *absent);
 void th_cli_expect(const char *args, int want_rc, const char *needle);
+/* Files of run directories: the whole file (NULL if absent; free it), byte equality, a copy. */
+char *th_slurp(const char *path, size_t *n);
+int th_same_file(const char *a, const char *b);
+void th_copy_file(const char *from, const char *to);
 
 /* Forced row-reduction work-group sizes (db_force_row_group_size). The sizes
  * a reduction test runs at: 0 (the device's own choice: 1 on PoCL), then 64,

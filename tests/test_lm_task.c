@@ -18,32 +18,6 @@ static void path(char *out, const char *dir, const char *file) {
   if ((size_t)snprintf(out, 1024, "%s/%s", dir, file) >= 1024) db_fail("test path too long: %s/%s", dir, file);
 }
 
-static char *slurp(const char *p, size_t *n) {
-  FILE *f = fopen(p, "rb");
-  if (!f) return NULL;
-  fseek(f, 0, SEEK_END);
-  long len = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char *b = db_malloc((size_t)len + 1);
-  *n = fread(b, 1, (size_t)len, f);
-  fclose(f);
-  return b;
-}
-static int same_file(const char *a, const char *b) {
-  size_t na, nb;
-  char *x = slurp(a, &na), *y = slurp(b, &nb);
-  int same = x && y && na == nb && !memcmp(x, y, na);
-  free(x); free(y);
-  return same;
-}
-static void copy_file(const char *from, const char *to) {
-  size_t n;
-  char *x = slurp(from, &n);
-  FILE *f = fopen(to, "wb");
-  if (x && f) fwrite(x, 1, n, f);
-  if (f) fclose(f);
-  free(x);
-}
 
 /* A small corpus with structure a model picks up in a few steps. */
 static const char *VERSES =
@@ -120,7 +94,7 @@ static void test_resume_blocks_generate(const text_corpus *c) {
     snprintf(name, sizeof name, "block_%d.safetensors", i);
     path(fa, a, name);
     path(fb, b, name);
-    same &= same_file(fa, fb);
+    same &= th_same_file(fa, fb);
   }
   th_check(same, "lm train: resume gives bit-identical checkpoints to the uninterrupted run", "files differ");
 
@@ -129,14 +103,14 @@ static void test_resume_blocks_generate(const text_corpus *c) {
   path(fb, a, "block_1.safetensors");
   path(keep0, root, "block_0.copy");
   path(keep1, root, "block_1.copy");
-  copy_file(fa, keep0);
-  copy_file(fb, keep1);
+  th_copy_file(fa, keep0);
+  th_copy_file(fb, keep1);
   train_opts q = tiny_opts(a, c, 2, 12);
   q.only_block = 1;
   q.resume = 1;
   train(&q, c);
-  th_check(same_file(fa, keep0), "lm train: --block 1 leaves block 0's file bit-for-bit unchanged", "block 0 changed");
-  th_check(!same_file(fb, keep1), "lm train: --block 1 did train block 1", "block 1 unchanged");
+  th_check(th_same_file(fa, keep0), "lm train: --block 1 leaves block 0's file bit-for-bit unchanged", "block 0 changed");
+  th_check(!th_same_file(fb, keep1), "lm train: --block 1 did train block 1", "block 1 unchanged");
 
   /* generation: deterministic for a seed, another seed another text */
   lm_model m;
@@ -175,12 +149,12 @@ static void test_cli_errors(const text_corpus *c) {
   th_cli_expect_as("lm-train --text trains a tiny model from the command line", args, 0, "done:", NULL);
   path(f0, a, "block_0.safetensors");
   path(keep0, root, "cli_block_0.copy");
-  copy_file(f0, keep0);
+  th_copy_file(f0, keep0);
   snprintf(args, sizeof args, "lm-train --out %s --text %s --resume --quiet", a, garbage);
   th_cli_expect_as("lm-train: a binary file is refused, naming it", args, 1, "garbage.bin", NULL);
   snprintf(args, sizeof args, "lm-train --out %s --text %s --heldout-fraction 0.2 --resume --quiet --width 64", a, text);
   th_cli_expect_as("lm-train: resuming with another width is refused", args, 1, "--width is 32 there but 64 here", NULL);
-  th_check(same_file(f0, keep0), "lm-train: refused runs leave the checkpoints intact", "block 0 changed");
+  th_check(th_same_file(f0, keep0), "lm-train: refused runs leave the checkpoints intact", "block 0 changed");
   snprintf(args, sizeof args, "lm-sample --run %s --prompt \"In the\" --tokens 4 --steps 3", a);
   th_cli_expect_as("lm-sample continues a prompt and reports tokens/s", args, 0, "tokens/s", NULL);
   snprintf(args, sizeof args, "lm-sample --run %s --prompt \"\"", a);

@@ -64,32 +64,6 @@ static train_opts tiny_opts(const char *out, const char *data) {
   return o;
 }
 
-static char *slurp(const char *path, size_t *n) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return NULL;
-  fseek(f, 0, SEEK_END);
-  long len = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char *b = db_malloc((size_t)len + 1);
-  *n = fread(b, 1, (size_t)len, f);
-  fclose(f);
-  return b;
-}
-static int same_file(const char *a, const char *b) {
-  size_t na, nb;
-  char *x = slurp(a, &na), *y = slurp(b, &nb);
-  int same = x && y && na == nb && !memcmp(x, y, na);
-  free(x); free(y);
-  return same;
-}
-static void copy_file(const char *from, const char *to) {
-  size_t n;
-  char *x = slurp(from, &n);
-  FILE *f = fopen(to, "wb");
-  if (x && f) fwrite(x, 1, n, f);
-  if (f) fclose(f);
-  free(x);
-}
 
 static void test_loss_decreases(const char *data) {
   char out[1024];
@@ -128,25 +102,25 @@ static void test_resume_and_blocks(const char *data) {
     snprintf(name, sizeof name, "block_%d.safetensors", i);
     path(fa, a, name);
     path(fb, b, name);
-    same &= same_file(fa, fb);
+    same &= th_same_file(fa, fb);
   }
   th_check(same, "train: resume gives bit-identical checkpoints to the uninterrupted run", "files differ");
 
   /* --block 1 alone leaves block 0 untouched, bit for bit */
   path(fa, a, "block_0.safetensors");
   path(keep, root, "block_0.copy");
-  copy_file(fa, keep);
+  th_copy_file(fa, keep);
   path(fb, a, "block_1.safetensors");
   char keep1[1024];
   path(keep1, root, "block_1.copy");
-  copy_file(fb, keep1);
+  th_copy_file(fb, keep1);
   train_opts q = tiny_opts(a, data);
   q.rc.steps = 12;
   q.only_block = 1;
   q.resume = 1;
   image_train(th_ctx, &q, data, NULL);
-  th_check(same_file(fa, keep), "train: --block 1 leaves block 0's file bit-for-bit unchanged", "block 0 changed");
-  th_check(!same_file(fb, keep1), "train: --block 1 did train block 1", "block 1 unchanged");
+  th_check(th_same_file(fa, keep), "train: --block 1 leaves block 0's file bit-for-bit unchanged", "block 0 changed");
+  th_check(!th_same_file(fb, keep1), "train: --block 1 did train block 1", "block 1 unchanged");
 
   /* checkpoint round trip */
   dit_block blk;
@@ -199,9 +173,9 @@ static void test_errors(const char *data) {
   path(c1, root, "e1.copy");
   path(man, a, "manifest.json");
   path(cm, root, "manifest.copy");
-  copy_file(f0, c0);
-  copy_file(f1, c1);
-  copy_file(man, cm);
+  th_copy_file(f0, c0);
+  th_copy_file(f1, c1);
+  th_copy_file(man, cm);
 
   train_opts o = tiny_opts(a, data);
   o.rc.steps = 20;
@@ -217,7 +191,7 @@ static void test_errors(const char *data) {
 
   /* truncated checkpoint */
   size_t n;
-  char *bytes = slurp(f0, &n);
+  char *bytes = th_slurp(f0, &n);
   FILE *f = fopen(f0, "wb");
   fwrite(bytes, 1, n / 2, f);
   fclose(f);
@@ -226,15 +200,15 @@ static void test_errors(const char *data) {
   r.rc.steps = 20;
   r.resume = 1;
   TH_EXPECT_ERROR("train: a truncated checkpoint is a clear error", "truncated", image_train(th_ctx, &r, data, NULL));
-  th_check(same_file(f1, c1) && same_file(man, cm), "train: a failed resume leaves the other checkpoints intact", "changed");
-  copy_file(c0, f0);
+  th_check(th_same_file(f1, c1) && th_same_file(man, cm), "train: a failed resume leaves the other checkpoints intact", "changed");
+  th_copy_file(c0, f0);
   /* corrupt manifest */
   f = fopen(man, "wb");
   fputs("{\"format\": \"dblocks-diffusionblocks-1\", \"model\": {", f);
   fclose(f);
   TH_EXPECT_ERROR("train: a corrupt manifest is a clear error", "manifest.json: not valid JSON", image_train(th_ctx, &r, data, NULL));
-  th_check(same_file(f0, c0) && same_file(f1, c1), "train: a corrupt manifest leaves the checkpoints intact", "changed");
-  copy_file(cm, man);
+  th_check(th_same_file(f0, c0) && th_same_file(f1, c1), "train: a corrupt manifest leaves the checkpoints intact", "changed");
+  th_copy_file(cm, man);
   /* a checkpoint of the wrong shape */
   train_opts s = tiny_opts(a, data);
   dit_block wide;
@@ -287,11 +261,11 @@ static void test_log_after_kill(const char *data) {
   image_train(th_ctx, &k, data, NULL);
   path(f0, b, "block_0.safetensors");
   path(keep, root, "log-killed-block0-at-4");
-  copy_file(f0, keep);
+  th_copy_file(f0, keep);
   k.resume = 1;
   k.max_steps_this_run = 2;                  /* logs step 6 of block 0 ... */
   image_train(th_ctx, &k, data, NULL);
-  copy_file(keep, f0);                       /* ... and is killed before the checkpoint at step 8 */
+  th_copy_file(keep, f0);                       /* ... and is killed before the checkpoint at step 8 */
   char lp[1024];
   path(lp, b, "log.jsonl");
   FILE *f = fopen(lp, "a");

@@ -318,21 +318,27 @@ static void run_train_step(db_ctx *ctx, void *v) {
 
 /* Returns ms/step; *peak = device bytes at the peak of this configuration
  * (model, training state, activations, batch; not the synthetic dataset). */
-static double bench_train_config(bench_env *env, const run_config *rc, const idx_dataset *ds, size_t *peak) {
-  db_ctx *ctx = env->ctx;
-  train_task *task = image_task_create(ctx, rc, ds, "synthetic");
+/* ms/step of block 0 of any task; *peak: device bytes allocated from here on
+ * at the peak (model, training state, activations, batch; not the task's data). */
+static double bench_task_step(bench_env *env, const run_config *rc, train_task *task, size_t *peak) {
   size_t base = db_live_bytes();
   db_reset_peak();
   train_opts o = {0};
   o.rc = *rc;
   o.only_block = 0;
   o.log_every = 10;
-  trainer *t = trainer_create(ctx, &o, task);
+  trainer *t = trainer_create(env->ctx, &o, task);
   trainer_block_begin(t, 0);
   step_bench s = {t};
   double ms = time_op(env, run_train_step, &s);
   *peak = db_peak_bytes() - base;
   trainer_destroy(t);
+  return ms;
+}
+
+static double bench_train_config(bench_env *env, const run_config *rc, const idx_dataset *ds, size_t *peak) {
+  train_task *task = image_task_create(env->ctx, rc, ds, "synthetic");
+  double ms = bench_task_step(env, rc, task, peak);
   image_task_destroy(task);
   return ms;
 }
@@ -402,20 +408,8 @@ static int bench_train(int argc, char **argv) {
  * speed does not depend on the weights. The log-normal noise law (speed does
  * not depend on it either, and it needs no entropy curve). */
 static double bench_lm_config(bench_env *env, const run_config *rc, const text_corpus *c, size_t *peak) {
-  db_ctx *ctx = env->ctx;
-  train_task *task = lm_task_create(ctx, rc, c);
-  size_t base = db_live_bytes();
-  db_reset_peak();
-  train_opts o = {0};
-  o.rc = *rc;
-  o.only_block = 0;
-  o.log_every = 10;
-  trainer *t = trainer_create(ctx, &o, task);
-  trainer_block_begin(t, 0);
-  step_bench s = {t};
-  double ms = time_op(env, run_train_step, &s);
-  *peak = db_peak_bytes() - base;
-  trainer_destroy(t);
+  train_task *task = lm_task_create(env->ctx, rc, c);
+  double ms = bench_task_step(env, rc, task, peak);
   lm_task_destroy(task);
   return ms;
 }
