@@ -88,10 +88,26 @@ static int choose(const float *logits, double temperature, uint64_t seed, uint64
   return best;
 }
 
+/* Caches bytes [from, to) of every sequence's history at positions 0.. in every
+ * block (the clean pass); returns the next free position. */
+static int cache_window(db_ctx *ctx, lm_model *m, lm_decoder *dec, db_tensor tok, int *ti, const unsigned char *hist,
+                        int R, int total, int from, int to) {
+  for (int i = from; i < to; i++) {
+    for (int r = 0; r < R; r++) ti[r] = hist[(size_t)r * total + i];
+    db_upload(ctx, tok, ti);
+    for (int b = 0; b < m->rc.blocks; b++) lm_decode_clean(ctx, &m->blocks[b], &dec[b], tok, i - from);
+  }
+  return to - from;
+}
+
 double lm_generate(db_ctx *ctx, lm_model *m, const unsigned char *prompts, int R, int P, int n_tokens,
                    lm_sample_opts o, unsigned char *out, lm_token_fn fn, void *user) {
   const run_config *rc = &m->rc;
-  int B = rc->blocks, M = o.steps, de = rc->lm.embed_dim, V = LM_VOCAB, Tcap = P + n_tokens;
+  /* The caches hold the model's context T: positions past T-1 were never trained. When a
+   * sequence reaches T, the window slides: the last T/2 bytes are cached again at positions
+   * 0..T/2-1 (a re-prefill every T/2 bytes, the price of a fixed context). */
+  int B = rc->blocks, M = o.steps, de = rc->lm.embed_dim, V = LM_VOCAB, Tcap = rc->lm.context;
+  int keep = Tcap / 2 > 0 ? Tcap / 2 : 1;
   if (R < 1 || P < 1 || n_tokens < 1) db_fail("lm_generate: %d prompts of %d bytes, %d tokens: all must be positive", R, P, n_tokens);
   if (M < 2) db_fail("lm_generate: --steps %d must be at least 2", M);
   lm_decoder *dec = db_calloc((size_t)B, sizeof *dec);
@@ -113,18 +129,18 @@ double lm_generate(db_ctx *ctx, lm_model *m, const unsigned char *prompts, int R
   step_coefficients(rc, sig, M, R, cf);
   db_upload(ctx, coef, cf);
 #define COEF(j, k) db_view(coef, ((size_t)(j) * 4 + (k)) * R, 1, (int[]){R})
-  /* the prompts, clean, into every block's caches */
-  for (int pos = 0; pos < P; pos++) {
-    for (int r = 0; r < R; r++) ti[r] = prompts[(size_t)r * P + pos];
-    db_upload(ctx, tok, ti);
-    for (int b = 0; b < B; b++) lm_decode_clean(ctx, &m->blocks[b], &dec[b], tok, pos);
-  }
+  /* every sequence's bytes so far: the prompt, then what is generated */
+  int total = P + n_tokens;
+  unsigned char *hist = db_malloc((size_t)R * total);
+  for (int r = 0; r < R; r++) memcpy(hist + (size_t)r * total, prompts + (size_t)r * P, (size_t)P);
+  /* the prompts (their last T/2 bytes if they do not fit), clean, into every block's caches */
+  int pos = cache_window(ctx, m, dec, tok, ti, hist, R, total, P >= Tcap ? P - keep : 0, P);
   db_finish(ctx);
   double t0 = db_now();
   float *logits = db_malloc(sizeof(float) * (size_t)R * V);
   unsigned char *row = db_malloc((size_t)R);
   for (int k = 0; k < n_tokens; k++) {
-    int pos = P + k;
+    if (pos == Tcap) pos = cache_window(ctx, m, dec, tok, ti, hist, R, total, P + k - keep, P + k);
     db_rng_normal(ctx, z, o.seed, (uint64_t)k * (((uint64_t)R * de + 3) / 4), 0.0f, (float)sig[0]);
     for (int j = 0; j < M; j++) {
       lm_block *blk = &m->blocks[owner[j]];
@@ -144,16 +160,18 @@ double lm_generate(db_ctx *ctx, lm_model *m, const unsigned char *prompts, int R
       ti[r] = c;
       row[r] = (unsigned char)c;
       out[(size_t)r * n_tokens + k] = (unsigned char)c;
+      hist[(size_t)r * total + P + k] = (unsigned char)c;
     }
     if (fn) fn(user, k, row, R);
     if (k + 1 == n_tokens) break;
     db_upload(ctx, tok, ti);
     for (int b = 0; b < B; b++) lm_decode_clean(ctx, &m->blocks[b], &dec[b], tok, pos);
+    pos++;
   }
 #undef COEF
   db_finish(ctx);
   double secs = db_now() - t0;
-  free(logits); free(row); free(ti); free(sig); free(owner); free(cf);
+  free(logits); free(row); free(ti); free(hist); free(sig); free(owner); free(cf);
   db_arena_free(ar);
   for (int b = 0; b < B; b++) lm_decoder_free(&dec[b]);
   free(dec);

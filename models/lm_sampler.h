@@ -5,7 +5,9 @@
  * its σ on ONE token against that block's cache, D(z) = softmax(logits) · E;
  * the token is the argmax (or a temperature sample) of the last step's logits,
  * then appended as clean to every block. A token costs M single-token block
- * evaluations plus one clean pass, never a pass over the prefix. */
+ * evaluations plus one clean pass, never a pass over the prefix. The model saw
+ * positions 0..T-1 only (T = --context): a longer text slides its window, the
+ * last T/2 bytes cached again when the cache is full. */
 #ifndef DB_LM_SAMPLER_H
 #define DB_LM_SAMPLER_H
 #include "lm.h"

@@ -116,16 +116,18 @@ static void test_resume_blocks_generate(const text_corpus *c) {
   lm_model m;
   lm_model_load(th_ctx, &m, a);
   const unsigned char prompts[2 * 6] = {'I', 'n', ' ', 't', 'h', 'e', 'A', 'n', 'd', ' ', 'G', 'o'};
-  unsigned char o1[2 * 10], o2[2 * 10], o3[2 * 10];
+  /* 6 + 30 bytes pass the context of 16 twice: the window slides */
+  enum { NT = 30 };
+  unsigned char o1[2 * NT], o2[2 * NT], o3[2 * NT];
   lm_sample_opts so = {6, 7, 0, 11, LM_STEPS_RHO};
-  lm_generate(th_ctx, &m, prompts, 2, 6, 10, so, o1, NULL, NULL);
-  lm_generate(th_ctx, &m, prompts, 2, 6, 10, so, o2, NULL, NULL);
+  lm_generate(th_ctx, &m, prompts, 2, 6, NT, so, o1, NULL, NULL);
+  lm_generate(th_ctx, &m, prompts, 2, 6, NT, so, o2, NULL, NULL);
   so.temperature = 1.0;
-  lm_generate(th_ctx, &m, prompts, 2, 6, 10, so, o3, NULL, NULL);
-  unsigned char o4[2 * 10];
+  lm_generate(th_ctx, &m, prompts, 2, 6, NT, so, o3, NULL, NULL);
+  unsigned char o4[2 * NT];
   so.seed = 12;
-  lm_generate(th_ctx, &m, prompts, 2, 6, 10, so, o4, NULL, NULL);
-  th_check(!memcmp(o1, o2, sizeof o1), "lm generate: same seed, same text", "differ");
+  lm_generate(th_ctx, &m, prompts, 2, 6, NT, so, o4, NULL, NULL);
+  th_check(!memcmp(o1, o2, sizeof o1), "lm generate: same seed, same text (past the context: the window slides)", "differ");
   th_check(memcmp(o3, o4, sizeof o3) != 0, "lm generate: another seed, another text (temperature 1)", "same");
   lm_model_free(&m);
 }
