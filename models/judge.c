@@ -41,7 +41,7 @@ struct judge {
   judge_acts a;
 };
 
-judge_config judge_default_config(void) { return (judge_config){.width = 192, .heads = 6, .layers = 4, .context = 128}; }
+judge_config judge_default_config(void) { return (judge_config){.width = 128, .heads = 4, .layers = 4, .context = 128}; }
 
 static const char *config_error(const judge_config *c, char *buf, size_t len) {
   if (c->width <= 0 || c->width > 4096) snprintf(buf, len, "width %d must be in 1..4096", c->width);

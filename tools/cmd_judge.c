@@ -20,9 +20,9 @@ static double heldout_bpb(judge *j, const text_corpus *c, size_t *n) {
 
 int cmd_judge(int argc, char **argv) {
   const char *device = NULL, *text = NULL, *heldout = NULL, *out = NULL, *bpb = NULL, *path = NULL;
-  int train = 0, steps = 3000, batch = 16, seed = 0, from = 0;
+  int train = 0, steps = 7500, batch = 16, seed = 0, from = 0;
   judge_config cfg = judge_default_config();
-  double lr = 1e-3;
+  double lr = 2e-3;
   cli_opt opts[] = {
       {"train", OPT_FLAG, &train, "train a judge (next-byte cross-entropy) and save it to --out"},
       {"bpb", OPT_STR, &bpb, "bits per byte of this text file under the judge (--judge)"},
@@ -31,12 +31,12 @@ int cmd_judge(int argc, char **argv) {
       {"text", OPT_STR, &text, "--train: text file (default: the KJV Bible, train books; held-out: every 11th book)"},
       {"heldout", OPT_STR, &heldout, "--train --text: held-out text file (default: the last 10 % of --text)"},
       {"out", OPT_STR, &out, "--train: where to save the weights (default " JUDGE_DEFAULT_PATH ")"},
-      {"steps", OPT_INT, &steps, "--train: AdamW steps (default 3000)"},
+      {"steps", OPT_INT, &steps, "--train: AdamW steps (default 7500)"},
       {"batch", OPT_INT, &batch, "--train: windows per step (default 16)"},
-      {"lr", OPT_FLOAT, &lr, "--train: peak learning rate (default 1e-3; warm-up, cosine to lr/10)"},
+      {"lr", OPT_FLOAT, &lr, "--train: peak learning rate (default 2e-3; warm-up, cosine to lr/10)"},
       {"seed", OPT_INT, &seed, "--train: initialisation and window seed (default 0)"},
-      {"width", OPT_INT, &cfg.width, "--train: model width (default 192)"},
-      {"heads", OPT_INT, &cfg.heads, "--train: attention heads (default 6)"},
+      {"width", OPT_INT, &cfg.width, "--train: model width (default 128)"},
+      {"heads", OPT_INT, &cfg.heads, "--train: attention heads (default 4)"},
       {"layers", OPT_INT, &cfg.layers, "--train: layers (default 4)"},
       {"context", OPT_INT, &cfg.context, "--train: context in bytes (default 128)"},
       {"device", OPT_STR, &device, "P:D device"},
