@@ -16,15 +16,18 @@
 #include <string.h>
 
 #define JUDGE_DEFAULT "data/judge-kjv.safetensors"
+int cmd_judge(int argc, char **argv); /* tools/cmd_judge.c */
 
 int cmd_lm_eval(int argc, char **argv) {
   const char *run = NULL, *judge_path = JUDGE_DEFAULT, *text = NULL, *heldout = NULL, *device = NULL, *json = NULL;
   const char *spacing = "rho";
   double heldout_fraction = 0.05, temperature = 0, rho = 7;
   int prompts = 32, samples = 4, prompt_bytes = 50, tokens = 50, steps = 50, seed = 0, ce_seqs = 256, show = 3;
+  int train_judge = 0;
   cli_opt opts[] = {
       {"run", OPT_STR, &run, "run directory of dblocks lm-train (required)"},
       {"judge", OPT_STR, &judge_path, "the judge's weights (default " JUDGE_DEFAULT ", made by dblocks judge --train)"},
+      {"train-judge", OPT_FLAG, &train_judge, "first retrain the judge into --judge, as `dblocks judge --train` does (about 20 min on 2 CPU cores)"},
       {"text", OPT_STR, &text, "the run's --text corpus (default: the King James Bible)"},
       {"heldout", OPT_STR, &heldout, "the run's --heldout file"},
       {"heldout-fraction", OPT_FLOAT, &heldout_fraction, "the run's --heldout-fraction (default 0.05)"},
@@ -53,6 +56,10 @@ int cmd_lm_eval(int argc, char **argv) {
   if (steps < 2) db_fail("lm-eval: --steps %d must be at least 2", steps);
   if (seed < 0) db_fail("lm-eval: --seed %d must not be negative", seed);
   int sp = lm_spacing_parse(spacing, "lm-eval");
+  if (train_judge) { /* the shipped recipe: the judge command's defaults */
+    char *jargv[] = {"judge", "--train", "--out", (char *)judge_path, "--device", (char *)device, NULL};
+    if (cmd_judge(device ? 6 : 4, jargv) != 0) db_fail("lm-eval: training the judge failed");
+  }
   db_ctx *ctx = db_init(device);
   lm_model m;
   lm_model_load(ctx, &m, run);
