@@ -32,7 +32,7 @@ for s in $steps; do
       echo "bench train: rc $?"; cat "$out/train.txt" ;;
     suites) # only the suites named in SUITES (default: the language model's), one log
       for t in ${SUITES:-rope swiglu glue_ops attention rmsnorm lm run_config}; do
-        DBLOCKS_TUNE=off timeout 120 build/dblocks_tests "$t" >> "$out/suites.log" 2>&1
+        DBLOCKS_TUNE=off timeout ${SUITE_TIMEOUT:-120} build/dblocks_tests "$t" >> "$out/suites.log" 2>&1
         echo "suite $t: rc $?, $(tail -1 "$out/suites.log")"
       done
       grep -E "FAIL" "$out/suites.log" | head -20 ;;
