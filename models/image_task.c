@@ -187,7 +187,7 @@ train_task *image_task_create(db_ctx *ctx, const run_config *rc, const idx_datas
   it->open = db_calloc((size_t)rc->blocks, sizeof *it->open);
   it->perm = db_calloc((size_t)rc->blocks, sizeof *it->perm);
   it->perm_epoch = db_calloc((size_t)rc->blocks, sizeof *it->perm_epoch);
-  it->task = (train_task){"image", it, rc->batch, block_open, block_close, buffers_alloc, buffers_free, stage,
+  it->task = (train_task){"image", it, rc->batch, NULL, block_open, block_close, buffers_alloc, buffers_free, stage,
                           forward_backward, checkpoint_meta};
   return &it->task;
 }

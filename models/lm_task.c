@@ -203,7 +203,7 @@ train_task *lm_task_create(db_ctx *ctx, const run_config *rc, const text_corpus 
   free(E);
   lt->nets = db_calloc((size_t)rc->blocks, sizeof *lt->nets);
   lt->open = db_calloc((size_t)rc->blocks, sizeof *lt->open);
-  lt->task = (train_task){"lm", lt, rc->batch, block_open, block_close, buffers_alloc, buffers_free, stage,
+  lt->task = (train_task){"lm", lt, rc->batch, "sequences", block_open, block_close, buffers_alloc, buffers_free, stage,
                           forward_backward, checkpoint_meta};
   return &lt->task;
 }

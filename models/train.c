@@ -63,8 +63,8 @@ static void log_line(trainer *t, int b, double loss, double sps, double now) {
     char e[32];
     double eta = (t->steps_total - t->steps_run) * (now - t->t_start) / (t->steps_run > 0 ? t->steps_run : 1);
     fmt_time(e, sizeof e, eta);
-    fprintf(stderr, "\r  block %d/%d  step %d/%d  loss %.4f  %.1f samples/s  ETA %s   ", b + 1, t->o.rc.blocks,
-            bs->steps_done, t->o.rc.steps, loss, sps, e);
+    fprintf(stderr, "\r  block %d/%d  step %d/%d  loss %.4f  %.1f %s/s  ETA %s   ", b + 1, t->o.rc.blocks,
+            bs->steps_done, t->o.rc.steps, loss, sps, t->task->unit ? t->task->unit : "samples", e);
     fflush(stderr);
   }
   memset(&bs->sig, 0, sizeof bs->sig);

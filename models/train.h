@@ -27,6 +27,7 @@ struct train_task {
   const char *name;   /* "image": in messages */
   void *self;
   int batch;          /* samples per step: the loss is the mean over them */
+  const char *unit;   /* what a sample is, in the progress line ("sequences"); NULL: "samples" */
   /* Creates block `block`'s model with initial parameters (seeded by block) and
    * returns its parameter set; the driver adds training state, loads
    * checkpoints into it, updates and saves it. */
