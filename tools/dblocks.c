@@ -16,7 +16,7 @@ static const struct { const char *name, *help; int (*fn)(int, char **); } comman
     {"sample", "draw class-conditional samples from a trained run", cmd_sample},
     {"eval", "Frechet distance and conditional accuracy of samples", cmd_eval},
     {"demo", "train a small B = 3 model, sample and evaluate it (what `make demo` runs)", cmd_demo},
-    {"bench", "benchmarks: `dblocks bench ops`, `dblocks bench train`", cmd_bench},
+    {"bench", "benchmarks: `dblocks bench ops`, `dblocks bench train`, `dblocks bench lm`", cmd_bench},
     {"tune", "pick and cache the fastest validated GEMM per shape class for this device", cmd_tune},
     {"lm-train", "train the block-diffusion byte language model (or its B = 1 baseline)", cmd_lm_train},
     {"lm-sample", "generate text from a trained language model, token by token with K/V caches", cmd_lm_sample},

@@ -4,12 +4,12 @@
 
 void run_opts_init(run_opts *r) { memset(r, 0, sizeof *r); }
 
-/* Help text with the task's own default: the table's text up to "(default",
- * then the value run_config_defaults_task gives. */
+/* Help text with the task's own default: the table's text with the value
+ * after "default " replaced by what run_config_defaults_task gives. */
 static const char *task_help(const run_field *f, int task, int i) {
-  static char buf[RUN_OPTS_MAX][160];
-  const char *cut = strstr(f->help, " (default");
-  if (!cut) return f->help;
+  static char buf[RUN_OPTS_MAX][192];
+  const char *at = strstr(f->help, "default ");
+  if (!at) return f->help;
   run_config rc;
   run_config_defaults_task(&rc, task);
   double v = run_field_get(&rc, f);
@@ -18,8 +18,9 @@ static const char *task_help(const run_field *f, int task, int i) {
   if (names) snprintf(val, sizeof val, "%s", names[(int)v]);
   else if (f->type == RF_NUM) snprintf(val, sizeof val, "%g", v);
   else snprintf(val, sizeof val, "%.0f", v);
-  const char *tail = strchr(cut, ';'); /* keep a remark after the default ("; each block gets L/B") */
-  snprintf(buf[i], sizeof buf[i], "%.*s (default %s%s", (int)(cut - f->help), f->help, val, tail ? tail : ")");
+  const char *rest = at + strlen("default ");
+  rest += strcspn(rest, ");:"); /* the old value ends at ')', ';' or ':' */
+  snprintf(buf[i], sizeof buf[i], "%.*sdefault %s%s", (int)(at - f->help), f->help, val, rest);
   return buf[i];
 }
 
