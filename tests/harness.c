@@ -2,6 +2,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <ftw.h>
 #include <sys/wait.h>
 
 db_ctx *th_ctx;
@@ -415,4 +416,36 @@ void th_copy_file(const char *from, const char *to) {
   if (x && f) fwrite(x, 1, n, f);
   if (f) fclose(f);
   free(x);
+}
+
+/* ---- a suite's temporary folder */
+static char tmp_root[256];
+
+const char *th_tmpdir_make(const char *tag) {
+  const char *base = getenv("TMPDIR");
+  if (!base || !*base || strlen(base) > 150) base = "/tmp";
+  snprintf(tmp_root, sizeof tmp_root, "%s/dblocks-%s-XXXXXX", base, tag);
+  if (!mkdtemp(tmp_root)) {
+    th_check(0, "temporary directory", "mkdtemp %s failed", tmp_root);
+    return NULL;
+  }
+  return tmp_root;
+}
+
+const char *th_tpath(const char *rel) {
+  static char buf[4][512];
+  static int k;
+  k = (k + 1) % 4;
+  snprintf(buf[k], sizeof buf[k], "%s/%s", tmp_root, rel);
+  return buf[k];
+}
+
+static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw) {
+  (void)st; (void)flag; (void)ftw;
+  return remove(p);
+}
+
+void th_tmpdir_remove(void) {
+  if (tmp_root[0]) nftw(tmp_root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  tmp_root[0] = 0;
 }

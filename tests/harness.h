@@ -94,6 +94,12 @@ void th_cli_expect(const char *args, int want_rc, const char *needle);
 char *th_slurp(const char *path, size_t *n);
 int th_same_file(const char *a, const char *b);
 void th_copy_file(const char *from, const char *to);
+/* A suite's temporary folder: TMPDIR/dblocks-TAG-XXXXXX (NULL and a failed
+ * check if it cannot be made); th_tpath: a path inside it (4 rotating
+ * buffers); th_tmpdir_remove: the folder and everything in it. */
+const char *th_tmpdir_make(const char *tag);
+const char *th_tpath(const char *rel);
+void th_tmpdir_remove(void);
 
 /* Forced row-reduction work-group sizes (db_force_row_group_size). The sizes
  * a reduction test runs at: 0 (the device's own choice: 1 on PoCL), then 64,

@@ -4,7 +4,6 @@
 #include "harness.h"
 #include "../data/idx.h"
 #include "../data/image_io.h"
-#include <ftw.h>
 #include <png.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -14,20 +13,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
-static char tmpdir[256];
+static const char *tmpdir; /* th_tmpdir_make */
 
-static const char *tpath(const char *rel) {
-  static char buf[4][512];
-  static int k;
-  k = (k + 1) % 4;
-  snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, rel);
-  return buf[k];
-}
-
-static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw) {
-  (void)st; (void)flag; (void)ftw;
-  return remove(p);
-}
 
 /* ---------------------------------------------------------------- real data */
 static void check_real_split(const char *dir, const char *split, int want_n) {
@@ -120,7 +107,7 @@ static void test_idx_synthetic(void) {
 
   const char *dirs[] = {"gz", "plain"};
   for (int gz = 1; gz >= 0; gz--) {
-    const char *dir = tpath(dirs[!gz]);
+    const char *dir = th_tpath(dirs[!gz]);
     mkdir(dir, 0777);
     make_split(dir, "train", gz, SN, SN, sizeof s_pix, sizeof s_lab);
     make_split(dir, "t10k", gz, SN, SN, sizeof s_pix, sizeof s_lab);
@@ -137,7 +124,7 @@ static void test_idx_synthetic(void) {
 
   /* both present: the .gz file wins */
   {
-    const char *dir = tpath("both");
+    const char *dir = th_tpath("both");
     mkdir(dir, 0777);
     make_split(dir, "train", 1, SN, SN, sizeof s_pix, sizeof s_lab);
     unsigned char pix[sizeof s_pix], lab[sizeof s_lab];
@@ -222,7 +209,7 @@ static void test_idx_synthetic(void) {
 
   /* a gzip stream cut off mid-way */
   {
-    const char *dir = tpath("cut");
+    const char *dir = th_tpath("cut");
     mkdir(dir, 0777);
     unsigned char big[20000];
     for (size_t i = 0; i < sizeof big; i++) big[i] = (unsigned char)((i * 2654435761u) >> 13);
@@ -241,7 +228,7 @@ static void test_idx_synthetic(void) {
 
   /* missing files and directories */
   {
-    const char *dir = tpath("empty");
+    const char *dir = th_tpath("empty");
     mkdir(dir, 0777);
     TH_EXPECT_ERROR("data: idx missing images file names it", "empty/train-images-idx3-ubyte.gz not found",
                     { idx_dataset d = idx_load(dir, "train"); idx_free(&d); });
@@ -254,7 +241,7 @@ static void test_idx_synthetic(void) {
     TH_EXPECT_ERROR("data: idx missing labels file names it", "train-labels-idx1-ubyte.gz not found",
                     { idx_dataset d = idx_load(dir, "train"); idx_free(&d); });
     TH_EXPECT_ERROR("data: idx missing directory names it", "nonexistent/t10k-images-idx3-ubyte.gz",
-                    { idx_dataset d = idx_load(tpath("nonexistent"), "test"); idx_free(&d); });
+                    { idx_dataset d = idx_load(th_tpath("nonexistent"), "test"); idx_free(&d); });
     TH_EXPECT_ERROR("data: idx unknown split", "unknown split 'val'",
                     { idx_dataset d = idx_load(dir, "val"); idx_free(&d); });
   }
@@ -376,7 +363,7 @@ static void test_npy(void) {
     float *x = db_malloc(n * sizeof *x);
     db_rng_normal_host(x, n, 77 + c, 0);
     if (n > 3) { x[1] = -0.0f; x[2] = INFINITY; x[3] = 1e-42f; /* denormal */ }
-    const char *p = tpath("a.npy");
+    const char *p = th_tpath("a.npy");
     npy_write_f32(p, x, cases[c].ndim, cases[c].shape);
     size_t len;
     unsigned char *b = slurp(p, &len);
@@ -395,7 +382,7 @@ static void test_npy(void) {
   /* int32 */
   int32_t iv[6] = {0, -1, 2147483647, -2147483647 - 1, 42, 7};
   int ish[2] = {2, 3};
-  const char *p = tpath("i.npy");
+  const char *p = th_tpath("i.npy");
   npy_write_i32(p, iv, 2, ish);
   size_t len;
   unsigned char *b = slurp(p, &len);
@@ -418,7 +405,7 @@ static void test_npy(void) {
            "mode %o, umask %o", (unsigned)(st.st_mode & 0777), (unsigned)um);
 
   /* corrupted files: each fails naming the file */
-  const char *q = tpath("bad.npy");
+  const char *q = th_tpath("bad.npy");
   unsigned char *c = db_malloc(len);
   memcpy(c, b, len); c[1] = 'X'; put_file(q, c, len);
   TH_EXPECT_ERROR("data: npy bad magic", "bad.npy: not a valid .npy file for this reader: bad magic", { free(npy_read_i32(q, &nd, sh)); });
@@ -432,7 +419,7 @@ static void test_npy(void) {
   TH_EXPECT_ERROR("data: npy shape/size mismatch", "bad.npy: not a valid .npy file for this reader: truncated", { free(npy_read_i32(q, &nd, sh)); });
   memcpy(c, b, len); c[6] = 9; put_file(q, c, len);
   TH_EXPECT_ERROR("data: npy unknown version", "bad.npy: not a valid .npy file for this reader: unsupported format version 9.0", { free(npy_read_i32(q, &nd, sh)); });
-  TH_EXPECT_ERROR("data: npy missing file", "missing.npy: cannot open", { free(npy_read_f32(tpath("missing.npy"), &nd, sh)); });
+  TH_EXPECT_ERROR("data: npy missing file", "missing.npy: cannot open", { free(npy_read_f32(th_tpath("missing.npy"), &nd, sh)); });
   free(c);
   free(b);
 
@@ -454,7 +441,7 @@ static void test_npy(void) {
     free(r);
   }
   TH_EXPECT_ERROR("data: npy write to a missing directory names the path", "nodir/x.npy",
-                  { float z = 0; int s1 = 1; npy_write_f32(tpath("nodir/x.npy"), &z, 1, &s1); });
+                  { float z = 0; int s1 = 1; npy_write_f32(th_tpath("nodir/x.npy"), &z, 1, &s1); });
 }
 
 /* ---------------------------------------------------------------- png */
@@ -472,7 +459,7 @@ static void test_png(void) {
   img[(3 * H + 0) * W + 0] = 2.5f;
   img[(3 * H + 0) * W + 1] = -7.0f;
   img[(3 * H + 0) * W + 2] = NAN;
-  const char *p = tpath("grid.png");
+  const char *p = th_tpath("grid.png");
   png_write_grid(p, img, N, H, W, COLS, PAD, SCALE);
 
   size_t len;
@@ -538,13 +525,13 @@ static void test_png(void) {
   free(b);
 
   TH_EXPECT_ERROR("data: png write to a missing directory names the path", "nodir/g.png",
-                  png_write_grid(tpath("nodir/g.png"), img, N, H, W, COLS, PAD, SCALE));
+                  png_write_grid(th_tpath("nodir/g.png"), img, N, H, W, COLS, PAD, SCALE));
   TH_EXPECT_ERROR("data: png bad arguments name the path", "g.png: bad grid arguments",
-                  png_write_grid(tpath("g.png"), img, N, H, W, COLS, PAD, 0));
+                  png_write_grid(th_tpath("g.png"), img, N, H, W, COLS, PAD, 0));
   /* never replace a directory (or a device: rename would swap it for a file) */
-  mkdir(tpath("adir.png"), 0777);
+  mkdir(th_tpath("adir.png"), 0777);
   TH_EXPECT_ERROR("data: png refuses to replace a directory, naming it", "adir.png: it exists and is not a regular file",
-                  png_write_grid(tpath("adir.png"), img, N, H, W, COLS, PAD, SCALE));
+                  png_write_grid(th_tpath("adir.png"), img, N, H, W, COLS, PAD, SCALE));
 
   /* real write errors mid-file: with a file size limit (and SIGXFSZ ignored)
    * writes fail with EFBIG; libpng's error goes through its setjmp handler */
@@ -559,12 +546,12 @@ static void test_png(void) {
     void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
     if (setrlimit(RLIMIT_FSIZE, &lim) == 0) {
       TH_EXPECT_ERROR("data: png write error (file size limit) goes through libpng's handler, naming the path",
-                      "big.png: libpng: Write Error", png_write_grid(tpath("big.png"), big, BN, H, W, 20, 2, 1));
+                      "big.png: libpng: Write Error", png_write_grid(th_tpath("big.png"), big, BN, H, W, 20, 2, 1));
       int shp[3] = {BN, H, W};
       TH_EXPECT_ERROR("data: npy write error (file size limit) names the path", "big.npy: File too large",
-                      npy_write_f32(tpath("big.npy"), big, 3, shp));
+                      npy_write_f32(th_tpath("big.npy"), big, 3, shp));
       setrlimit(RLIMIT_FSIZE, &old);
-      th_check(access(tpath("big.png"), F_OK) != 0 && access(tpath("big.npy"), F_OK) != 0,
+      th_check(access(th_tpath("big.png"), F_OK) != 0 && access(th_tpath("big.npy"), F_OK) != 0,
                "data: failed writes leave no file behind", "big.png or big.npy exists");
     } else {
       th_check(0, "data: setrlimit(RLIMIT_FSIZE)", "failed");
@@ -576,10 +563,8 @@ static void test_png(void) {
 }
 
 void tests_data(void) {
-  const char *base = getenv("TMPDIR");
-  if (!base || !*base || strlen(base) > 150) base = "/tmp";
-  snprintf(tmpdir, sizeof tmpdir, "%s/dblocks-data-XXXXXX", base);
-  if (!mkdtemp(tmpdir)) { th_check(0, "data: temporary directory", "mkdtemp %s failed", tmpdir); return; }
+  tmpdir = th_tmpdir_make("data");
+  if (!tmpdir) return;
 
   const char *dir = idx_default_dir();
   struct stat st;
@@ -599,5 +584,5 @@ void tests_data(void) {
   char cmd[600];
   snprintf(cmd, sizeof cmd, "find %s -name '*.tmp.*' | grep -q .", tmpdir);
   th_check(system(cmd) != 0, "data: no temporary files left behind", "found *.tmp.* under %s", tmpdir);
-  nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  th_tmpdir_remove();
 }

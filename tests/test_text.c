@@ -6,26 +6,13 @@
 #include "harness.h"
 #include "../data/file_io.h"
 #include "../data/text.h"
-#include <ftw.h>
 #include <regex.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-static char tmpdir[256];
+static const char *tmpdir; /* th_tmpdir_make */
 
-static const char *tpath(const char *rel) {
-  static char buf[4][512];
-  static int k;
-  k = (k + 1) % 4;
-  snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, rel);
-  return buf[k];
-}
-
-static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw) {
-  (void)st; (void)flag; (void)ftw;
-  return remove(p);
-}
 
 static void put_file(const char *path, const void *data, size_t n) {
   FILE *f = fopen(path, "wb");
@@ -101,12 +88,12 @@ static void test_kjv(void) {
            "text: KJV export: printable ASCII, starts at Genesis 1:1", "starts \"%.40s\"", (const char *)e1);
 
   /* the cache: written on the first call, read on the second */
-  setenv("DBLOCKS_CACHE_DIR", tpath("cache1"), 1);
+  setenv("DBLOCKS_CACHE_DIR", th_tpath("cache1"), 1);
   text_corpus c1, c2;
   text_corpus_kjv(&c1);
   size_t nc = 0;
   struct stat st;
-  char *cached = stat(tpath("cache1/kjv.txt"), &st) == 0 ? read_text_file(tpath("cache1/kjv.txt"), &nc) : NULL;
+  char *cached = stat(th_tpath("cache1/kjv.txt"), &st) == 0 ? read_text_file(th_tpath("cache1/kjv.txt"), &nc) : NULL;
   th_check(cached && nc == n1 && !memcmp(cached, e1, n1), "text: KJV cached as <cache dir>/kjv.txt, equal to the export",
            "%s, %zu bytes", cached ? "present" : "missing", nc);
   text_corpus_kjv(&c2);
@@ -163,11 +150,11 @@ static void test_kjv(void) {
            "%d + %d lines, %d refs, %d empty", lines, l2, refs + r2, empty + e2n);
 
   /* a corrupt cache is replaced by a fresh export */
-  put_file(tpath("cache1/kjv.txt"), "In the beginning\n", 17);
+  put_file(th_tpath("cache1/kjv.txt"), "In the beginning\n", 17);
   text_corpus c3;
   text_corpus_kjv(&c3);
   free(cached);
-  cached = read_text_file(tpath("cache1/kjv.txt"), &nc);
+  cached = read_text_file(th_tpath("cache1/kjv.txt"), &nc);
   th_check(c3.n_train == c1.n_train && !memcmp(c3.train, c1.train, c1.n_train) && nc == n1,
            "text: a truncated kjv.txt in the cache is exported again", "train %zu, cache %zu bytes", c3.n_train, nc);
   text_corpus_free(&c3);
@@ -180,9 +167,9 @@ static void test_kjv(void) {
   text_corpus_free(&c3);
 
   /* `bible` missing: an error naming the package */
-  mkdir(tpath("nobin"), 0755);
-  setenv("DBLOCKS_CACHE_DIR", tpath("cache2"), 1);
-  setenv("PATH", tpath("nobin"), 1);
+  mkdir(th_tpath("nobin"), 0755);
+  setenv("DBLOCKS_CACHE_DIR", th_tpath("cache2"), 1);
+  setenv("PATH", th_tpath("nobin"), 1);
   TH_EXPECT_ERROR("text: `bible` not on PATH: error names the package bible-kjv and make deps", "bible-kjv",
                   text_corpus_kjv(&c3));
   TH_EXPECT_ERROR("text: `bible` not on PATH: error says make deps", "make deps", text_kjv_export(&nc));
@@ -223,40 +210,40 @@ static void test_files(void) {
   static char buf[1 << 16];
   text_corpus c;
   TH_EXPECT_ERROR("text: a missing file is an error naming it", "no-such-file.txt",
-                  text_corpus_file(&c, tpath("no-such-file.txt"), NULL, 0.1));
+                  text_corpus_file(&c, th_tpath("no-such-file.txt"), NULL, 0.1));
   TH_EXPECT_ERROR("text: a directory is an error (cannot read ... not a regular file)", "not a regular file",
                   text_corpus_file(&c, tmpdir, NULL, 0.1));
-  put_file(tpath("empty.txt"), "", 0);
+  put_file(th_tpath("empty.txt"), "", 0);
   TH_EXPECT_ERROR("text: an empty file is an error naming it", "empty.txt is empty",
-                  text_corpus_file(&c, tpath("empty.txt"), NULL, 0.1));
+                  text_corpus_file(&c, th_tpath("empty.txt"), NULL, 0.1));
   size_t n = make_text(buf, sizeof buf, 12);
-  put_file(tpath("short.txt"), buf, n);
+  put_file(th_tpath("short.txt"), buf, n);
   TH_EXPECT_ERROR("text: a file under 1 KiB is an error naming the minimum", "the minimum is 1024",
-                  text_corpus_file(&c, tpath("short.txt"), NULL, 0.1));
+                  text_corpus_file(&c, th_tpath("short.txt"), NULL, 0.1));
   /* binary: Philox bytes */
   for (int i = 0; i < 4096; i += 4) {
     uint32_t w[4];
     db_philox4x32(5, (uint64_t)i, w);
     memcpy(buf + i, w, 4);
   }
-  put_file(tpath("random.bin"), buf, 4096);
+  put_file(th_tpath("random.bin"), buf, 4096);
   TH_EXPECT_ERROR("text: random bytes are rejected as binary", "random.bin looks binary",
-                  text_corpus_file(&c, tpath("random.bin"), NULL, 0.1));
+                  text_corpus_file(&c, th_tpath("random.bin"), NULL, 0.1));
   /* text with 2 % NUL bytes: rejected; with 0.5 % form feeds and some UTF-8: accepted */
   n = make_text(buf, sizeof buf, 200);
   for (size_t i = 0; i < n; i += 50) buf[i] = 0;
-  put_file(tpath("nul.txt"), buf, n);
-  TH_EXPECT_ERROR("text: 2 % NUL bytes is binary (limit 1 %)", "NUL or control", text_corpus_file(&c, tpath("nul.txt"),
+  put_file(th_tpath("nul.txt"), buf, n);
+  TH_EXPECT_ERROR("text: 2 % NUL bytes is binary (limit 1 %)", "NUL or control", text_corpus_file(&c, th_tpath("nul.txt"),
                                                                                               NULL, 0.1));
   n = make_text(buf, sizeof buf, 200);
   for (size_t i = 3; i < n; i += 200) buf[i] = '\f';
   memcpy(buf + 5, "\xc3\xa9\xe2\x80\x94", 5);
-  put_file(tpath("ff.txt"), buf, n);
+  put_file(th_tpath("ff.txt"), buf, n);
   jmp_buf trap;
   db_trap_errors(&trap);
   volatile int ok = 0;
   if (setjmp(trap) == 0) {
-    text_corpus_file(&c, tpath("ff.txt"), NULL, 0.25);
+    text_corpus_file(&c, th_tpath("ff.txt"), NULL, 0.25);
     ok = 1;
   }
   db_trap_errors(NULL);
@@ -265,12 +252,12 @@ static void test_files(void) {
 
   /* the fraction split */
   n = make_text(buf, sizeof buf, 300);
-  put_file(tpath("lines.txt"), buf, n);
+  put_file(th_tpath("lines.txt"), buf, n);
   const double fr[] = {0.05, 0.1, 0.25, 0.5};
   int all = 1;
   char why[300] = "";
   for (int k = 0; k < 4; k++) {
-    text_corpus_file(&c, tpath("lines.txt"), NULL, fr[k]);
+    text_corpus_file(&c, th_tpath("lines.txt"), NULL, fr[k]);
     size_t want = (size_t)(fr[k] * (double)n + 0.5);
     int good = c.n_train + c.n_heldout == n && !memcmp(c.train, buf, c.n_train) &&
                !memcmp(c.heldout, buf + c.n_train, c.n_heldout) && c.train[c.n_train - 1] == '\n' &&
@@ -283,9 +270,9 @@ static void test_files(void) {
     text_corpus_free(&c);
   }
   th_check(all, "text: held-out = the last fraction (0.05, 0.1, 0.25, 0.5), cut forward to a line start", "%s", why);
-  text_corpus_file(&c, tpath("lines.txt"), NULL, 0.1);
+  text_corpus_file(&c, th_tpath("lines.txt"), NULL, 0.1);
   char want_src[600];
-  snprintf(want_src, sizeof want_src, "%s; held-out: last 0.1 (line cut)", tpath("lines.txt"));
+  snprintf(want_src, sizeof want_src, "%s; held-out: last 0.1 (line cut)", th_tpath("lines.txt"));
   th_check(!strcmp(c.source, want_src), "text: source names the file and the split", "\"%s\"", c.source);
   text_corpus_free(&c);
 
@@ -293,42 +280,42 @@ static void test_files(void) {
   memset(buf, 'x', 3000);
   buf[1999] = '\n';
   buf[2999] = '\n';
-  put_file(tpath("two-lines.txt"), buf, 3000);
-  text_corpus_file(&c, tpath("two-lines.txt"), NULL, 0.1);
+  put_file(th_tpath("two-lines.txt"), buf, 3000);
+  text_corpus_file(&c, th_tpath("two-lines.txt"), NULL, 0.1);
   th_check(c.n_train == 2000 && c.n_heldout == 1000, "text: no line start after the cut: held-out from the last one "
            "before it", "train %zu, held-out %zu", c.n_train, c.n_heldout);
   text_corpus_free(&c);
   memset(buf, 'x', 3000);
   buf[2999] = '\n';
-  put_file(tpath("one-line.txt"), buf, 3000);
+  put_file(th_tpath("one-line.txt"), buf, 3000);
   TH_EXPECT_ERROR("text: one long line: no split leaves enough training text", "training text too short",
-                  text_corpus_file(&c, tpath("one-line.txt"), NULL, 0.1));
+                  text_corpus_file(&c, th_tpath("one-line.txt"), NULL, 0.1));
   n = make_text(buf, sizeof buf, 40);
-  put_file(tpath("small.txt"), buf, n);
+  put_file(th_tpath("small.txt"), buf, n);
   TH_EXPECT_ERROR("text: held-out text under 256 bytes is an error naming the minimum", "held-out text too short",
-                  text_corpus_file(&c, tpath("small.txt"), NULL, 0.05));
+                  text_corpus_file(&c, th_tpath("small.txt"), NULL, 0.05));
   TH_EXPECT_ERROR("text: held-out fraction outside (0, 0.5] is an error", "outside (0, 0.5]",
-                  text_corpus_file(&c, tpath("lines.txt"), NULL, 0.7));
+                  text_corpus_file(&c, th_tpath("lines.txt"), NULL, 0.7));
   TH_EXPECT_ERROR("text: held-out fraction 0 is an error", "outside (0, 0.5]",
-                  text_corpus_file(&c, tpath("lines.txt"), NULL, 0));
+                  text_corpus_file(&c, th_tpath("lines.txt"), NULL, 0));
 
   /* a separate held-out file */
   n = make_text(buf, sizeof buf, 30);
-  put_file(tpath("held.txt"), buf, n);
-  text_corpus_file(&c, tpath("lines.txt"), tpath("held.txt"), 0);
-  snprintf(want_src, sizeof want_src, "%s; held-out %s", tpath("lines.txt"), tpath("held.txt"));
+  put_file(th_tpath("held.txt"), buf, n);
+  text_corpus_file(&c, th_tpath("lines.txt"), th_tpath("held.txt"), 0);
+  snprintf(want_src, sizeof want_src, "%s; held-out %s", th_tpath("lines.txt"), th_tpath("held.txt"));
   th_check(c.n_heldout == n && !memcmp(c.heldout, buf, n) && c.n_train > 10000 && !strcmp(c.source, want_src),
            "text: a held-out file: the whole of both files, source names both", "train %zu, held-out %zu, \"%s\"",
            c.n_train, c.n_heldout, c.source);
   text_corpus_free(&c);
-  put_file(tpath("held-short.txt"), buf, 100);
+  put_file(th_tpath("held-short.txt"), buf, 100);
   TH_EXPECT_ERROR("text: a held-out file under 256 bytes is an error naming it", "held-short.txt is too short",
-                  text_corpus_file(&c, tpath("lines.txt"), tpath("held-short.txt"), 0));
+                  text_corpus_file(&c, th_tpath("lines.txt"), th_tpath("held-short.txt"), 0));
   TH_EXPECT_ERROR("text: a missing held-out file is an error naming it", "no-held.txt",
-                  text_corpus_file(&c, tpath("lines.txt"), tpath("no-held.txt"), 0));
-  put_file(tpath("held-bin.bin"), (const char *)buf + 0, 0);
+                  text_corpus_file(&c, th_tpath("lines.txt"), th_tpath("no-held.txt"), 0));
+  put_file(th_tpath("held-bin.bin"), (const char *)buf + 0, 0);
   TH_EXPECT_ERROR("text: an empty held-out file is an error", "held-bin.bin is empty",
-                  text_corpus_file(&c, tpath("lines.txt"), tpath("held-bin.bin"), 0));
+                  text_corpus_file(&c, th_tpath("lines.txt"), th_tpath("held-bin.bin"), 0));
 
   double freq[256];
   text_byte_freq((const unsigned char *)"aab\n", 4, freq);
@@ -338,11 +325,9 @@ static void test_files(void) {
 }
 
 void tests_text(void) {
-  const char *base = getenv("TMPDIR");
-  if (!base || !*base || strlen(base) > 150) base = "/tmp";
-  snprintf(tmpdir, sizeof tmpdir, "%s/dblocks-text-XXXXXX", base);
-  if (!mkdtemp(tmpdir)) { th_check(0, "text: temporary directory", "mkdtemp %s failed", tmpdir); return; }
+  tmpdir = th_tmpdir_make("text");
+  if (!tmpdir) return;
   test_kjv();
   test_files();
-  nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  th_tmpdir_remove();
 }
