@@ -81,7 +81,7 @@ test-asan:
 # (docs/testing.md: its checker aborts on their lane-built vectors).
 # make test-oclgrind OCLGRIND_SUITES==gemm runs one suite alone.
 OCLGRIND_SUITES = =layernorm =losses =reduce =modulate =gated_residual =activations =bias_gelu \
-                  =layernorm_modulate =embedding =patchify =glue_ops =adamw =linear =gemm =attention =rmsnorm =rope =swiglu
+                  =layernorm_modulate =embedding =patchify =window_patches =glue_ops =adamw =linear =gemm =attention =rmsnorm =rope =swiglu
 .PHONY: test-oclgrind
 test-oclgrind: all
 	sh tools/test_oclgrind.sh $(BUILD) $(OCLGRIND_SUITES)

@@ -8,8 +8,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static const char *const SECTIONS[] = {"model", "edm", "partition", "training", "lm"};
-enum { N_SECTIONS = 5 };
+static const char *const SECTIONS[] = {"model", "edm", "partition", "training", "lm", "classify"};
+enum { N_SECTIONS = 6 };
 
 static void manifest_path(char *out, size_t n, const char *dir) {
   if ((size_t)snprintf(out, n, "%s/manifest.json", dir) >= n) db_fail("path too long: %s/manifest.json", dir);
@@ -41,9 +41,12 @@ void manifest_write(const char *dir, const run_config *rc) {
   mkdir(dir, 0755);
   json_t *root = json_object(), *sec[N_SECTIONS];
   json_object_set_new(root, "format", json_string(MANIFEST_FORMAT));
-  if (rc->task == TASK_LM) json_object_set_new(root, "task", json_string(task_name(rc->task)));
-  for (int s = 0; s < N_SECTIONS; s++)
-    if (s < 4 || rc->task == TASK_LM) json_object_set_new(root, SECTIONS[s], sec[s] = json_object());
+  if (rc->task != TASK_IMAGE) json_object_set_new(root, "task", json_string(task_name(rc->task)));
+  for (int s = 0; s < N_SECTIONS; s++) {
+    sec[s] = NULL;
+    if (s < 4 || (s == 4 && rc->task == TASK_LM) || (s == 5 && rc->task == TASK_CLASSIFY))
+      json_object_set_new(root, SECTIONS[s], sec[s] = json_object());
+  }
   for (int i = 0; i < run_field_count; i++) {
     const run_field *f = &run_fields[i];
     if (!run_field_applies(rc, f)) continue;
@@ -155,8 +158,9 @@ void manifest_read(const char *dir, run_config *rc) {
     db_fail_again();
   }
   const char *task = json_string_value(json_object_get(root, "task"));
-  if (task && strcmp(task, "lm") && strcmp(task, "image")) db_fail("manifest %s: unknown task \"%s\"", path, task);
-  run_config_defaults_task(rc, task && !strcmp(task, "lm") ? TASK_LM : TASK_IMAGE);
+  if (task && strcmp(task, "lm") && strcmp(task, "image") && strcmp(task, "classify"))
+    db_fail("manifest %s: unknown task \"%s\"", path, task);
+  run_config_defaults_task(rc, !task ? TASK_IMAGE : !strcmp(task, "lm") ? TASK_LM : !strcmp(task, "classify") ? TASK_CLASSIFY : TASK_IMAGE);
   for (int i = 0; i < run_field_count; i++) {
     const run_field *f = &run_fields[i];
     if (!run_field_applies(rc, f)) continue;

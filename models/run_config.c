@@ -14,11 +14,25 @@ const int run_field_count = (int)(sizeof run_fields / sizeof *run_fields);
 static const char *const partition_names[] = {"equiprob", "uniform", NULL};
 static const char *const schedule_names[] = {"sequential", "random", NULL};
 static const char *const noise_names[] = {"equidiff", "lognormal", NULL};
+static const char *const lr_schedule_names[] = {"constant", "cosine", NULL};
+static const char *const sigma_law_names[] = {"lognormal", "loguniform", NULL};
 
-const char *task_name(int task) { return task == TASK_LM ? "lm" : "image"; }
+const char *task_name(int task) { return task == TASK_LM ? "lm" : task == TASK_CLASSIFY ? "classify" : "image"; }
 const char *noise_name(int noise) { return noise == LM_NOISE_LOGNORMAL ? "lognormal" : "equidiff"; }
+const char *lr_schedule_name(int s) { return lr_schedule_names[s == LR_COSINE]; }
+const char *sigma_law_name(int s) { return sigma_law_names[s == SIGMA_LAW_LOGUNIFORM]; }
 int run_field_applies(const run_config *rc, const run_field *f) {
-  return (f->tasks & (rc->task == TASK_LM ? RF_LM : RF_IMG)) != 0;
+  int mask = rc->task == TASK_LM ? RF_LM : rc->task == TASK_CLASSIFY ? RF_CLS : RF_IMG;
+  return (f->tasks & mask) != 0;
+}
+
+double run_lr_at(const run_config *rc, int step) {
+  if (rc->task != TASK_CLASSIFY || rc->cls.lr_schedule == LR_CONSTANT || rc->steps <= 0) return rc->lr;
+  int warm = (int)ceil(LR_WARMUP_SHARE * rc->steps);
+  if (step < warm) return rc->lr * (step + 1) / warm;
+  double t = (double)(step - warm) / (double)(rc->steps - warm > 0 ? rc->steps - warm : 1);
+  if (t > 1) t = 1; /* a run extended past its --steps keeps the last rate */
+  return rc->lr * 0.5 * (1.0 + cos(M_PI * t));
 }
 
 const char *partition_name(edm_partition_kind k) { return k == EDM_PARTITION_UNIFORM ? "uniform" : "equiprob"; }
@@ -27,6 +41,8 @@ const char *schedule_name(int s) { return s == SCHEDULE_RANDOM ? "random" : "seq
 const char *const *run_field_names(const run_field *f) {
   return f->type == RF_PARTITION ? partition_names : f->type == RF_SCHEDULE ? schedule_names
        : f->type == RF_NOISE       ? noise_names
+       : f->type == RF_LRSCHED     ? lr_schedule_names
+       : f->type == RF_SIGMALAW    ? sigma_law_names
                                    : NULL;
 }
 
@@ -38,7 +54,9 @@ double run_field_get(const run_config *rc, const run_field *f) {
     case RF_NUM: return *(const double *)p;
     case RF_PARTITION: return (double)*(const edm_partition_kind *)p;
     case RF_SCHEDULE:
-    case RF_NOISE: return *(const int *)p;
+    case RF_NOISE:
+    case RF_LRSCHED:
+    case RF_SIGMALAW: return *(const int *)p;
   }
   return 0;
 }
@@ -51,7 +69,9 @@ void run_field_set(run_config *rc, const run_field *f, double v) {
     case RF_NUM: *(double *)p = v; break;
     case RF_PARTITION: *(edm_partition_kind *)p = (edm_partition_kind)(int)v; break;
     case RF_SCHEDULE:
-    case RF_NOISE: *(int *)p = (int)v; break;
+    case RF_NOISE:
+    case RF_LRSCHED:
+    case RF_SIGMALAW: *(int *)p = (int)v; break;
   }
 }
 
@@ -109,6 +129,18 @@ void run_config_defaults(run_config *rc) {
 void run_config_defaults_task(run_config *rc, int task) {
   run_config_defaults(rc);
   rc->task = task;
+  if (task == TASK_CLASSIFY) {
+    rc->model.patch = 7;
+    rc->model.width = 64;
+    rc->model.heads = 4;
+    rc->layers = 12;
+    rc->blocks = 3;
+    rc->batch = 128;
+    rc->lr = 1e-3;
+    rc->weight_decay = 0.05;
+    rc->model.depth = rc->layers / rc->blocks;
+    return;
+  }
   if (task != TASK_LM) return;
   rc->model.width = 256;
   rc->model.heads = 4;
@@ -155,5 +187,8 @@ void run_config_finish(run_config *rc) {
     return;
   }
   dit_config_check(&rc->model);
+  int w = rc->cls.window, p = rc->model.patch;
+  if (rc->task == TASK_CLASSIFY && w && (w < p || (w - p) % 2))
+    db_fail("--window %d must be 0 or --patch %d plus an even number (a window centred on its patch)", w, p);
   edm_partition(rc->edm, rc->blocks, rc->partition, rc->bounds);
 }

@@ -14,7 +14,15 @@
 #define DB_MAX_BLOCKS 64
 enum { SCHEDULE_SEQUENTIAL = 0, SCHEDULE_RANDOM = 1 };
 /* What a run trains (the manifest's "task"; a manifest without one is an image run). */
-enum { TASK_IMAGE = 0, TASK_LM = 1 };
+enum { TASK_IMAGE = 0, TASK_LM = 1, TASK_CLASSIFY = 2 };
+/* The learning rate over a block's steps: constant, or linear warm-up over the
+ * first LR_WARMUP_SHARE of the steps then cosine decay to 0 (the classifier). */
+enum { LR_CONSTANT = 0, LR_COSINE = 1 };
+/* How the classifier's blocks draw σ inside their (overlapped) training range:
+ * EDM's log-normal truncated to it, or uniform in ln σ (docs/classify.md: the
+ * log-normal almost never reaches σ_max, where block 0 runs at inference). */
+enum { SIGMA_LAW_LOGNORMAL = 0, SIGMA_LAW_LOGUNIFORM = 1 };
+#define LR_WARMUP_SHARE 0.05
 /* The language model's noise law (docs/lm_data.md): equi-difficulty (σ drawn so
  * that the posterior entropy h(σ) is uniform, blocks cut h's rise into equal
  * shares) or EDM's log-normal with the partition of --partition. */
@@ -25,7 +33,7 @@ enum { LM_NOISE_EQUIDIFF = 0, LM_NOISE_LOGNORMAL = 1 };
 #define LM_FRAC_HI 0.99
 
 typedef struct {
-  int task;                   /* TASK_IMAGE or TASK_LM: which fields below apply (RUN_FIELDS' first column) */
+  int task;                   /* TASK_IMAGE, TASK_LM or TASK_CLASSIFY: which fields below apply (RUN_FIELDS' first column) */
   dit_config model;           /* one block's denoiser; model.depth = layers / blocks */
   int layers, blocks;         /* L and B */
   edm_config edm;
@@ -40,27 +48,29 @@ typedef struct {
   int steps;                  /* optimizer steps per block (equal layer-update budget: same for every B) */
   /* language model (TASK_LM) */
   struct { int context, embed_dim, noise; } lm;
+  /* classifier (TASK_CLASSIFY) */
+  struct { int window, lr_schedule, sigma_law; double label_scale; } cls;
   char text[512];             /* the corpus: "kjv" or the file path(s) */
   lm_entropy_curve curve;     /* h(σ) of the corpus (equi-difficulty): in the manifest */
 } run_config;
 
 /* X(tasks, type, member, manifest section, manifest key, CLI flag or NULL, default, lo, hi, help)
- * tasks: the tasks the field belongs to (IMG, LM or ALL: written, read and
- * offered as a flag only for those).
- * type: INT (int), U64 (uint64_t), NUM (double, finite), PARTITION / SCHEDULE (enums by name).
+ * tasks: the tasks the field belongs to (IMG image generation, LM, CLS the
+ * classifier, VIS both image tasks, ALL: written, read and offered as a flag only for those).
+ * type: INT (int), U64 (uint64_t), NUM (double, finite), PARTITION / SCHEDULE / NOISE / LRSCHED / SIGMALAW (enums by name).
  * lo..hi: the accepted range, inclusive, checked for flags and manifests alike.
  * A field without a flag is fixed by the data (image size, classes) or by the method (EDM). */
 #define RUN_FIELDS(X)                                                                                                \
-  X(IMG, INT, model.in_ch, "model", "in_ch", NULL, 1, 1, 64, "image channels")                                            \
-  X(IMG, INT, model.img_h, "model", "img_h", NULL, 28, 1, 4096, "image height")                                          \
-  X(IMG, INT, model.img_w, "model", "img_w", NULL, 28, 1, 4096, "image width")                                           \
-  X(IMG, INT, model.patch, "model", "patch", "patch", 2, 1, 4096, "patch size p (default 2: 196 tokens on 28x28)")        \
+  X(VIS, INT, model.in_ch, "model", "in_ch", NULL, 1, 1, 64, "image channels")                                            \
+  X(VIS, INT, model.img_h, "model", "img_h", NULL, 28, 1, 4096, "image height")                                          \
+  X(VIS, INT, model.img_w, "model", "img_w", NULL, 28, 1, 4096, "image width")                                           \
+  X(VIS, INT, model.patch, "model", "patch", "patch", 2, 1, 4096, "patch size p (default 2: 196 tokens on 28x28)")        \
   X(ALL, INT, model.width, "model", "width", "width", 384, 4, 65536, "model width C (default 384)")                        \
   X(ALL, INT, model.heads, "model", "heads", "heads", 6, 1, 1024, "attention heads (default 6)")                          \
   X(ALL, INT, layers, "model", "layers", "layers", 12, 1, 4096, "L, transformer layers in total (default 12; each block gets L/B)") \
   X(ALL, INT, blocks, "model", "blocks", "blocks", 3, 1, DB_MAX_BLOCKS,                                                     \
     "B, number of blocks (1 = end-to-end backprop baseline; default 3)")                                           \
-  X(IMG, INT, model.n_classes, "model", "n_classes", NULL, 10, 1, 1000000, "classes")                                    \
+  X(VIS, INT, model.n_classes, "model", "n_classes", NULL, 10, 1, 1000000, "classes")                                    \
   X(ALL, INT, model.freq_dim, "model", "freq_dim", NULL, 256, 2, 65536, "noise embedding frequencies")                   \
   X(ALL, NUM, edm.p_mean, "edm", "p_mean", NULL, -1.2, -20, 20, "P_mean")                                               \
   X(ALL, NUM, edm.p_std, "edm", "p_std", NULL, 1.2, 1e-6, 20, "P_std")                                                  \
@@ -80,12 +90,20 @@ typedef struct {
   X(ALL, INT, steps, "training", "steps_per_block", "steps", 1000, 0, 1 << 30, "optimizer steps per block (default 1000)") \
   X(LM, INT, lm.context, "lm", "context", "context", 256, 2, 1 << 20, "T, tokens (bytes) per training sequence (default 256)") \
   X(LM, INT, lm.embed_dim, "lm", "embed_dim", "embed-dim", 64, 1, 65536, "d_e, width of the fixed diffusion embedding (default 64)") \
-  X(LM, NOISE, lm.noise, "lm", "noise", "noise", 0, 0, 1, "equidiff | lognormal noise law (default equidiff)")
+  X(LM, NOISE, lm.noise, "lm", "noise", "noise", 0, 0, 1, "equidiff | lognormal noise law (default equidiff)") \
+  X(CLS, INT, cls.window, "classify", "window", "window", 15, 0, 64,                                                     \
+    "pixels per token side: the window centred on each patch (0 = the patch alone; default 15)")                     \
+  X(CLS, NUM, cls.label_scale, "classify", "label_scale", "label-scale", 0, 0, 1e6,                                    \
+    "norm of each row of the fixed class table, 0 = sigma_data*sqrt(width): coordinates of RMS sigma_data (default 0)") \
+  X(CLS, SIGMALAW, cls.sigma_law, "classify", "sigma_law", "sigma-law", 1, 0, 1,                                        \
+    "lognormal | loguniform: how a block draws sigma inside its training range (default loguniform)")              \
+  X(CLS, LRSCHED, cls.lr_schedule, "training", "lr_schedule", "lr-schedule", 1, 0, 1,                                     \
+    "constant | cosine (5 % warm-up, then cosine to 0 over --steps; default cosine)")
 
-typedef enum { RF_INT, RF_U64, RF_NUM, RF_PARTITION, RF_SCHEDULE, RF_NOISE } run_field_type;
-enum { RF_IMG = 1, RF_LM = 2, RF_ALL = 3 };
+typedef enum { RF_INT, RF_U64, RF_NUM, RF_PARTITION, RF_SCHEDULE, RF_NOISE, RF_LRSCHED, RF_SIGMALAW } run_field_type;
+enum { RF_IMG = 1, RF_LM = 2, RF_CLS = 4, RF_VIS = RF_IMG | RF_CLS, RF_ALL = 7 };
 typedef struct {
-  int tasks;                  /* RF_IMG, RF_LM or RF_ALL */
+  int tasks;                  /* a set of RF_IMG, RF_LM, RF_CLS */
   run_field_type type;
   size_t offset;              /* of the member in run_config */
   const char *member;         /* "model.width": for messages */
@@ -117,12 +135,19 @@ void run_field_check(const run_field *f, double v, const char *where);
 void run_config_defaults(run_config *rc);
 /* The defaults of a task: run_config_defaults, then for TASK_LM the language
  * model's (width 256, 4 heads, L = 8, B = 4, batch 32, lr 3e-4, clip 1,
- * log-normal centre P_mean = +1.0: the text's noise, not the images'). */
+ * log-normal centre P_mean = +1.0: the text's noise, not the images'); for
+ * TASK_CLASSIFY the classifier's (patch 7 with 15-pixel windows, width 64, 4
+ * heads, L = 12, B = 3, batch 128, lr 1e-3, weight decay 0.05, cosine,
+ * σ uniform in ln σ, class table rows of norm σ_data·√width). */
 void run_config_defaults_task(run_config *rc, int task);
 /* 1 if field f belongs to rc's task. */
 int run_field_applies(const run_config *rc, const run_field *f);
 const char *task_name(int task);
 const char *noise_name(int noise);
+const char *lr_schedule_name(int s);
+const char *sigma_law_name(int s);
+/* The learning rate of step `step` (0-based) of a block: rc->lr scaled by the schedule. */
+double run_lr_at(const run_config *rc, int step);
 /* Validates every field's range and the relations between them (L a multiple
  * of B, width a multiple of heads, ...), and derives model.depth and the
  * partition bounds; clear errors. */

@@ -143,7 +143,7 @@ void trainer_step(trainer *t, int block) {
   param_set_zero_grads(bs->ps);
   t->task->forward_backward(t->task, block, step, db_view(t->loss_hist, (size_t)t->pending, 1, (int[]){1}));
   t->pending_block[t->pending++] = block;
-  adamw_config ac = {(float)rc->lr, 0.9f, 0.999f, 1e-8f, (float)rc->weight_decay, (float)rc->clip};
+  adamw_config ac = {(float)run_lr_at(rc, step), 0.9f, 0.999f, 1e-8f, (float)rc->weight_decay, (float)rc->clip};
   param_set_adamw(bs->ps, ac, step + 1);
   bs->steps_done++;
   t->steps_run++;

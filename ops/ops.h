@@ -227,6 +227,16 @@ void unpatchify_forward(db_ctx *ctx, db_tensor img /* (N,Cin,H,W) */, db_tensor 
                         int Cin, int H, int W, int p);
 void unpatchify_backward(db_ctx *ctx, db_tensor dinp, db_tensor dimg, int N, int Cin, int H, int W, int p);
 
+/* window_patches.c: overlapping windows as tokens, fused with a batch gather:
+ * out[b, t, y*w + x] = images[idx[b]][i*p - m + y][j*p - m + x] for token t = i*(W/p) + j of the (H/p)x(W/p)
+ * patch grid, m = (w-p)/2, and `pad` outside the image; idx (B) int32 rows of images (N_all, H, W), or DB_NULL
+ * for b itself (then N_all >= B). w = p is plain single-channel patchify. Forward only (data). Kernels cannot
+ * fail: an idx outside [0, N_all) reads as a token of all `pad` (never out of bounds). H, W divisible by p,
+ * w >= p, w - p even, w <= 64 (clear errors otherwise). */
+void window_patches_forward(db_ctx *ctx, db_tensor out /* (B, T, w*w) */, db_tensor images /* (N_all, H, W) */,
+                            db_tensor idx /* (B) i32 or DB_NULL */, int B, int N_all, int H, int W, int p, int w,
+                            float pad);
+
 /* reduce.c: device-side scalar reductions (two passes, deterministic order). */
 void reduce_sum(db_ctx *ctx, db_tensor out /* (1) */, db_tensor inp /* (n) */, size_t n);          /* out = sum */
 void reduce_sumsq_add(db_ctx *ctx, db_tensor out /* (1) */, db_tensor inp /* (n) */, size_t n);    /* out += sum x^2 */

@@ -1,5 +1,7 @@
 #include "harness.h"
+#include <math.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <ftw.h>
@@ -448,4 +450,37 @@ static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *
 void th_tmpdir_remove(void) {
   if (tmp_root[0]) nftw(tmp_root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
   tmp_root[0] = 0;
+}
+
+double th_param_fd_worst(param_set *ps, double (*loss)(void *u), void *u, const char **worst_name) {
+  double worst = 0;
+  *worst_name = "";
+  for (int i = 0; i < ps->n; i++) {
+    size_t m = db_numel(ps->p[i]);
+    float *p0 = db_malloc(m * sizeof *p0), *v = db_malloc(m * sizeof *v), *g = db_malloc(m * sizeof *g),
+          *pt = db_malloc(m * sizeof *pt);
+    db_download(th_ctx, ps->p[i], p0);
+    db_download(th_ctx, ps->g[i], g);
+    db_rng_uniform_host(v, m, 1234, (uint64_t)i << 16, -1, 1);
+    double an = 0;
+    for (size_t j = 0; j < m; j++) an += (double)g[j] * v[j];
+    double fdh[2];
+    for (int k = 0; k < 2; k++) {
+      double h = k ? 1e-2 : 2e-2;
+      for (size_t j = 0; j < m; j++) pt[j] = p0[j] + (float)h * v[j];
+      db_upload(th_ctx, ps->p[i], pt);
+      double lp = loss(u);
+      for (size_t j = 0; j < m; j++) pt[j] = p0[j] - (float)h * v[j];
+      db_upload(th_ctx, ps->p[i], pt);
+      double lm = loss(u);
+      fdh[k] = (lp - lm) / (2 * h);
+    }
+    db_upload(th_ctx, ps->p[i], p0);
+    double fd = (4 * fdh[1] - fdh[0]) / 3;
+    double e = fabs(fd - an) / fmax(fabs(an), 0.1);
+    if (e > worst) { worst = e; *worst_name = ps->names[i]; }
+    if (getenv("TH_FD_VERBOSE")) printf("        %s: directional derivative %.6g, backward %.6g\n", ps->names[i], fd, an);
+    free(p0); free(v); free(g); free(pt);
+  }
+  return worst;
 }

@@ -11,6 +11,7 @@
 #ifndef DB_TEST_HARNESS_H
 #define DB_TEST_HARNESS_H
 #include "../ops/ops.h"
+#include "../models/params.h" /* th_param_fd_worst */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -111,5 +112,13 @@ int th_row_wg_sizes(const char *file, const char *const *kernels, size_t sizes[4
 size_t th_row_wg_max(const char *file, const char *const *kernels);
 /* " wg=64", or " wg=N(device)" for 0: for test labels. */
 void th_wg_label(char *buf, size_t n, size_t wg);
+
+/* A whole model's backward against finite differences: for every tensor of
+ * ps, the directional derivative of loss() along a seeded random direction
+ * (central differences at h and h/2, Richardson-extrapolated) against
+ * <ps->g, direction>, which the caller's backward must have left in ps->g.
+ * Returns the worst relative error (scale floored at 0.1: float32 forwards
+ * leave ~1e-4 absolute noise) and its tensor's name in *worst_name. */
+double th_param_fd_worst(param_set *ps, double (*loss)(void *u), void *u, const char **worst_name);
 
 #endif

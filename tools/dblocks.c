@@ -9,10 +9,12 @@ int cmd_judge(int argc, char **argv); /* tools/cmd_judge.c */
 int cmd_lm_train(int argc, char **argv); /* tools/cmd_lm_train.c */
 int cmd_lm_sample(int argc, char **argv); /* tools/cmd_lm_sample.c */
 int cmd_lm_eval(int argc, char **argv); /* tools/cmd_lm_eval.c */
+int cmd_classify_eval(int argc, char **argv); /* tools/cmd_classify.c */
+int cmd_classify_backprop(int argc, char **argv); /* tools/cmd_classify.c */
 
 static const struct { const char *name, *help; int (*fn)(int, char **); } commands[] = {
     {"devices", "list OpenCL platforms and devices", cmd_devices},
-    {"train", "train a DiffusionBlocks DiT (or the B = 1 end-to-end baseline)", cmd_train},
+    {"train", "train a DiffusionBlocks DiT, or with --task classify the diffusion classifier (B = 1: end to end)", cmd_train},
     {"sample", "draw class-conditional samples from a trained run", cmd_sample},
     {"eval", "Frechet distance and conditional accuracy of samples", cmd_eval},
     {"demo", "train a small B = 3 model, sample and evaluate it (what `make demo` runs)", cmd_demo},
@@ -21,13 +23,15 @@ static const struct { const char *name, *help; int (*fn)(int, char **); } comman
     {"lm-train", "train the block-diffusion byte language model (or its B = 1 baseline)", cmd_lm_train},
     {"lm-sample", "generate text from a trained language model, token by token with K/V caches", cmd_lm_sample},
     {"lm-eval", "score a trained language model: judge bits/byte, n-gram statistics, held-out cross-entropy", cmd_lm_eval},
+    {"classify-eval", "test accuracy of a diffusion classifier (train --task classify), block by block", cmd_classify_eval},
+    {"classify-backprop", "train the backprop ViT baseline of the classifier and report its test accuracy", cmd_classify_backprop},
     {"judge", "train the byte-level judge of the language model, or score text (bits per byte)", cmd_judge},
 };
 
 static void usage(FILE *f) {
   fprintf(f, "usage: dblocks <command> [options]\n\ncommands:\n");
   for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
-    fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
+    fprintf(f, "  %-17s %s\n", commands[i].name, commands[i].help);
   fprintf(f, "\nevery command takes --device P:D (or DBLOCKS_DEVICE=P:D); default: the first GPU, else the\n"
              "first device. `dblocks <command> --help` documents a command.\n"
              "environment: DBLOCKS_CACHE_DIR (kernel binary cache; \"off\" disables), DBLOCKS_PROFILE=1\n"
