@@ -296,6 +296,7 @@ classify_result classify_evaluate(db_ctx *ctx, const char *run_dir, const idx_da
       db_fail("%s: missing (block %d of %d has not been trained)", file, b, rc.blocks);
     }
   classify_result r = {0};
+  r.blocks = rc.blocks;
   double t0 = db_now();
   size_t peak0 = db_peak_bytes();
   db_reset_peak();
@@ -360,7 +361,7 @@ classify_result classify_evaluate(db_ctx *ctx, const char *run_dir, const idx_da
   if (pred) memcpy(pred, arg, sizeof(int) * (size_t)n);
   db_arena_free(data);
   r.peak_bytes = db_peak_bytes();
-  db_restore_peak(peak0);
+  db_restore_peak(peak0 > r.peak_bytes ? peak0 : r.peak_bytes); /* the process's peak stays a peak */
   r.seconds = db_now() - t0;
   free(E); free(z); free(logits); free(D); free(coef); free(arg); free(bidx);
   return r;

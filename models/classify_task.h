@@ -33,6 +33,7 @@ train_result classify_train(db_ctx *ctx, const train_opts *o, const char *data_d
  * device: D = softmax(logits)·E, z ← z + (σ_next − σ)(z − D)/σ. The class is
  * the argmax of the last block's logits. */
 typedef struct {
+  int blocks;                            /* B: how many entries block_accuracy has */
   double accuracy;                       /* of the last block's argmax */
   double block_accuracy[DB_MAX_BLOCKS];  /* the argmax of each block's logits along the way */
   double seconds;

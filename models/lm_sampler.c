@@ -10,7 +10,9 @@
 void lm_model_load(db_ctx *ctx, lm_model *m, const char *dir) {
   memset(m, 0, sizeof *m);
   manifest_read(dir, &m->rc);
-  if (m->rc.task != TASK_LM) db_fail("%s/manifest.json: an image run, not a language model (use dblocks sample)", dir);
+  if (m->rc.task != TASK_LM)
+    db_fail("%s/manifest.json: a%s %s run, not a language model (use dblocks %s)", dir, m->rc.task == TASK_IMAGE ? "n" : "",
+            task_name(m->rc.task), m->rc.task == TASK_IMAGE ? "sample" : "classify-eval");
   lm_config cfg = lm_config_of(&m->rc);
   m->blocks = db_calloc((size_t)m->rc.blocks, sizeof *m->blocks);
   for (int b = 0; b < m->rc.blocks; b++) {

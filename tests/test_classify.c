@@ -242,6 +242,15 @@ static void test_cli(const char *run) {
   snprintf(args, sizeof args, "classify-eval --run %s --split validation", run);
   th_cli_expect(args, 1, "--split validation: expected test or train");
   th_cli_expect("classify-backprop --epochs 0", 1, "must be positive");
+  /* a classifier's run directory given to the other tasks' commands */
+  snprintf(args, sizeof args, "sample --run %s", run);
+  th_cli_expect(args, 1, "a classify run, not an image generator (use dblocks classify-eval)");
+  snprintf(args, sizeof args, "lm-sample --run %s --prompt x", run);
+  th_cli_expect(args, 1, "a classify run, not a language model");
+  snprintf(args, sizeof args, "train --resume --out %s", run);
+  th_cli_expect(args, 1, "is a classify run, this is --task image");
+  snprintf(args, sizeof args, "lm-train --resume --out %s", run);
+  th_cli_expect(args, 1, "is a classify run (use dblocks train --task classify)");
   /* an image run's directory is not a classifier */
   const char *img = th_tpath("imagerun");
   run_config rc;

@@ -36,8 +36,7 @@ int cmd_classify_eval(int argc, char **argv) {
   idx_dataset ds = idx_load(data, split);
   db_ctx *ctx = db_init(device);
   classify_result r = classify_evaluate(ctx, run, &ds, (uint64_t)seed, NULL);
-  int B = 0;
-  while (B < DB_MAX_BLOCKS && r.block_accuracy[B] > 0) B++;
+  int B = r.blocks;
   printf("dblocks classify-eval on %s: %s, %s split (%d images)\n", ctx->dev.name, run, split, ds.n);
   printf("accuracy %.2f %%; after each block:", 100 * r.accuracy);
   for (int b = 0; b < B; b++) printf(" %.2f", 100 * r.block_accuracy[b]);

@@ -41,7 +41,9 @@ int cmd_lm_train(int argc, char **argv) {
   struct stat st;
   if ((resume || block >= 0) && stat(manifest, &st) == 0) {
     manifest_read(out, &o.rc); /* continue its configuration */
-    if (o.rc.task != TASK_LM) db_fail("lm-train: %s is an image run (use dblocks train)", manifest);
+    if (o.rc.task != TASK_LM)
+      db_fail("lm-train: %s is a%s %s run (use dblocks train%s)", manifest, o.rc.task == TASK_IMAGE ? "n" : "",
+              task_name(o.rc.task), o.rc.task == TASK_CLASSIFY ? " --task classify" : "");
   }
   run_opts_apply(&r, &o.rc, "lm-train");
   text_corpus corpus;

@@ -79,10 +79,13 @@ int cmd_train(int argc, char **argv) {
   db_ctx *ctx = db_init(device);
   const run_config *rc = &o.rc;
   printf("dblocks train (%s) on %s\n", task_name(task), ctx->dev.name);
-  if (task == TASK_CLASSIFY)
-    printf("  tokens: %d x %d patches, each the %d x %d window around it, plus the noisy label token; cosine lr: %s\n",
-           rc->model.patch, rc->model.patch, rc->cls.window ? rc->cls.window : rc->model.patch,
-           rc->cls.window ? rc->cls.window : rc->model.patch, lr_schedule_name(rc->cls.lr_schedule));
+  if (task == TASK_CLASSIFY) {
+    int w = rc->cls.window ? rc->cls.window : rc->model.patch;
+    printf("  tokens: the noisy label, then one per %d x %d patch", rc->model.patch, rc->model.patch);
+    if (w > rc->model.patch) printf(" holding the %d x %d window around it", w, w);
+    printf("; class table rows of norm %g, sigma %s in each block's range, %s lr\n", classify_table_scale(rc),
+           sigma_law_name(rc->cls.sigma_law), lr_schedule_name(rc->cls.lr_schedule));
+  }
   printf("  L=%d layers, B=%d block(s) of %d, width %d, %d heads, patch %d, %s partition, gamma %g, %s schedule\n",
          rc->layers, rc->blocks, rc->model.depth, rc->model.width, rc->model.heads, rc->model.patch,
          partition_name(rc->partition), rc->gamma, schedule_name(rc->schedule));

@@ -1,12 +1,12 @@
 #!/bin/bash
 # The GPU check, run on a lent device machine (../shared/device/README.md):
-#     . .gpu/env.sh && bash tools/device_check.sh OUT [test|bench|suites|lm]...
+#     . .gpu/env.sh && bash tools/device_check.sh OUT [test|bench|suites|lm|classify]...
 # .gpu/ must also hold the runtime and -dev packages of libjansson, libpng,
 # zlib and dataset-fashion-mnist (apt-get download them into .gpu/ beside the
 # OpenCL ones): that machine reaches no package registry. Each step is capped
 # by `timeout`, so one hang cannot eat the lease; logs land in OUT.
 set -u
-out=${1:?usage: device_check.sh OUT [test|bench|suites|lm]...}; shift
+out=${1:?usage: device_check.sh OUT [test|bench|suites|lm|classify]...}; shift
 steps=${*:-test bench}
 mkdir -p "$out" /usr/share/datasets
 ln -sfn /tmp/ocl/usr/share/datasets/fashion-mnist /usr/share/datasets/fashion-mnist
@@ -39,6 +39,19 @@ for s in $steps; do
     lm)    # the language model at the paper's shape: training step B=1 vs one block, generation tokens/s
       timeout 300 build/dblocks bench lm --json "$out/lm.json" > "$out/lm.txt" 2>&1
       echo "bench lm: rc $?"; cat "$out/lm.txt" ;;
+    classify) # issue 10: its suites on the GPU, then B = 3 and B = 1 at the PyTorch reference's shape
+      # (ViT d = 192, 6 heads, patch 4, 12 layers, batch 128; CLS_STEPS per block, default 6 epochs)
+      for t in window_patches classify; do
+        DBLOCKS_TUNE=off timeout 120 build/dblocks_tests "=$t" >> "$out/classify_suites.log" 2>&1
+        echo "suite $t: rc $?, $(tail -1 "$out/classify_suites.log")"
+      done
+      grep -E "FAIL" "$out/classify_suites.log" | head -20
+      for B in ${CLS_BLOCKS:-3 1}; do
+        DBLOCKS_TUNE=off timeout ${CLS_TIMEOUT:-220} build/dblocks train --task classify --width 192 --heads 6 --patch 4 \
+          --window 0 --layers 12 --blocks $B --steps ${CLS_STEPS:-2814} --log-every 30 --quiet --out runs/gpu-cls-b$B \
+          > "$out/cls-b$B.txt" 2>&1
+        echo "classify B=$B: rc $?"; tail -4 "$out/cls-b$B.txt"
+      done ;;
   esac
   echo "$s: $(( $(date +%s) - t0 )) s"
 done

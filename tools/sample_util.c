@@ -8,6 +8,9 @@ void sample_run_collect(db_ctx *ctx, const sample_request *q, int verbose, float
                         run_config *rc_out) {
   run_config rc;
   manifest_read(q->run, &rc);
+  if (rc.task != TASK_IMAGE)
+    db_fail("sample: %s/manifest.json is a%s %s run, not an image generator (use dblocks %s)", q->run,
+            rc.task == TASK_LM ? "n" : "", task_name(rc.task), rc.task == TASK_LM ? "lm-sample" : "classify-eval");
   if (q->per_class < 1) db_fail("sample: --per-class %d must be positive", q->per_class);
   dit_block *blocks = db_calloc((size_t)rc.blocks, sizeof *blocks);
   for (int b = 0; b < rc.blocks; b++) {
