@@ -47,8 +47,14 @@ $(BUILD)/obj/%.o: %.c | $(DEPS_OK)
 $(BUILD)/libdblocks.a: $(LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
+# Open MPI (tools/dist.c only: block-parallel training and replicas under mpirun).
+# Recursive (=): read after tools/deps.sh has installed libopenmpi-dev.
+MPI_CFLAGS = $(shell mpicc -showme:compile 2>/dev/null)
+MPI_LIBS   = $(shell mpicc -showme:link 2>/dev/null)
+$(BUILD)/obj/tools/dist.o: CFLAGS += $(MPI_CFLAGS)
+
 $(BUILD)/dblocks: $(CLI_OBJ) $(BUILD)/libdblocks.a
-	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libdblocks.a $(LDLIBS)
+	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libdblocks.a $(LDLIBS) $(MPI_LIBS)
 
 $(BUILD)/dblocks_tests: $(TEST_OBJ) $(BUILD)/libdblocks.a
 	$(CC) $(CFLAGS) -o $@ $(TEST_OBJ) $(BUILD)/libdblocks.a $(LDLIBS)
@@ -81,7 +87,7 @@ test-asan:
 # (docs/testing.md: its checker aborts on their lane-built vectors).
 # make test-oclgrind OCLGRIND_SUITES==gemm runs one suite alone.
 OCLGRIND_SUITES = =layernorm =losses =reduce =modulate =gated_residual =activations =bias_gelu \
-                  =layernorm_modulate =embedding =patchify =window_patches =glue_ops =adamw =linear =gemm =attention =rmsnorm =rope =swiglu
+                  =layernorm_modulate =embedding =patchify =window_patches =gather_bytes =glue_ops =adamw =linear =gemm =attention =rmsnorm =rope =swiglu
 .PHONY: test-oclgrind
 test-oclgrind: all
 	sh tools/test_oclgrind.sh $(BUILD) $(OCLGRIND_SUITES)

@@ -4,6 +4,7 @@
 #include "idx.h"
 #include "../runtime/base.h"
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,7 +23,7 @@ typedef struct {
   gzFile gz[2];         /* 0: images, 1: labels */
   char path[2][4096];
   float *images;
-  uint8_t *labels;
+  uint8_t *labels, *pixels;
 } idx_ctx;
 
 static void idx_cleanup(idx_ctx *c) {
@@ -30,6 +31,7 @@ static void idx_cleanup(idx_ctx *c) {
     if (c->gz[i]) { gzclose(c->gz[i]); c->gz[i] = NULL; }
   free(c->images); c->images = NULL;
   free(c->labels); c->labels = NULL;
+  free(c->pixels); c->pixels = NULL;
 }
 
 /* Format first (the message may quote gzerror or paths), then clean up, then fail. */
@@ -130,7 +132,8 @@ static void idx_check_len(idx_ctx *c, int which, size_t len, size_t got, size_t 
 #define IDX_FIRST_ALLOC ((size_t)1 << 20) /* elements */
 
 /* Read up to `total` data bytes of slot `which` (0: pixels, stored into
- * c->images as v/127.5 - 1; 1: labels, into c->labels) in chunks, growing the
+ * c->pixels as read and into c->images as idx_pixel_float(v) = v/127.5 - 1;
+ * 1: labels, into c->labels) in chunks, growing the
  * buffer geometrically with what has really been read: it never exceeds twice
  * the data the file holds (nor `total`), whatever the header promised. Returns
  * the count read; short only at the end of the data (*zmsg as for idx_read). */
@@ -145,13 +148,16 @@ static size_t idx_read_data(idx_ctx *c, int which, size_t total, const char **zm
       size_t ncap = cap ? 2 * cap : IDX_FIRST_ALLOC;
       if (ncap > total) ncap = total;
       if (ncap < done + got) ncap = done + got;
-      if (which == 0) c->images = db_realloc(c->images, ncap * sizeof *c->images);
-      else c->labels = db_realloc(c->labels, ncap);
+      if (which == 0) {
+        c->images = db_realloc(c->images, ncap * sizeof *c->images);
+        c->pixels = db_realloc(c->pixels, ncap);
+      } else c->labels = db_realloc(c->labels, ncap);
       cap = ncap;
     }
-    if (which == 0)
-      for (size_t i = 0; i < got; i++) c->images[done + i] = (float)buf[i] / 127.5f - 1.0f;
-    else memcpy(c->labels + done, buf, got);
+    if (which == 0) {
+      memcpy(c->pixels + done, buf, got);
+      for (size_t i = 0; i < got; i++) c->images[done + i] = idx_pixel_float(buf[i]);
+    } else memcpy(c->labels + done, buf, got);
     done += got;
     if (got < want) break;
   }
@@ -203,7 +209,7 @@ idx_dataset idx_load(const char *dir, const char *split) {
   gzclose(c.gz[0]);
   gzclose(c.gz[1]);
   idx_dataset ds = {.n = (int)d[0], .rows = (int)d[1], .cols = (int)d[2],
-                    .images = c.images, .labels = c.labels, .n_classes = maxl + 1};
+                    .images = c.images, .labels = c.labels, .n_classes = maxl + 1, .pixels = c.pixels};
   return ds;
 }
 
@@ -211,5 +217,18 @@ void idx_free(idx_dataset *d) {
   if (!d) return;
   free(d->images);
   free(d->labels);
+  free(d->pixels);
   memset(d, 0, sizeof *d);
+}
+
+void idx_pixels_from_images(idx_dataset *d) {
+  size_t n = db_mul_size((size_t)d->n * (size_t)d->rows, (size_t)d->cols, "dataset pixels");
+  free(d->pixels);
+  d->pixels = db_malloc(n);
+  for (size_t i = 0; i < n; i++) {
+    double v = round(((double)d->images[i] + 1.0) * 127.5);
+    uint8_t b = (uint8_t)(v > 255 ? 255 : v >= 0 ? v : 0); /* NaN -> 0 */
+    d->pixels[i] = b;
+    d->images[i] = idx_pixel_float(b);
+  }
 }

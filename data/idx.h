@@ -7,10 +7,25 @@
 
 typedef struct {
   int n, rows, cols;
-  float *images;   /* (n, rows, cols), pixels mapped to [-1, 1]: v/127.5 - 1 */
+  float *images;   /* (n, rows, cols), pixels mapped to [-1, 1]: idx_pixel_float(v) = v/127.5 - 1 */
   uint8_t *labels; /* (n) */
   int n_classes;   /* max label + 1 */
+  uint8_t *pixels; /* (n, rows, cols) the raw bytes v of images: what the training tasks keep on the device */
 } idx_dataset;
+
+/* The one byte -> float mapping of pixels: exactly this float expression (the
+ * device gather, gather_bytes_forward with div IDX_PIXEL_DIV and shift
+ * IDX_PIXEL_SHIFT, gives the same floats bit for bit). */
+#define IDX_PIXEL_DIV 127.5f
+#define IDX_PIXEL_SHIFT (-1.0f)
+static inline float idx_pixel_float(uint8_t v) { return (float)v / 127.5f - 1.0f; }
+
+/* For a dataset built by hand from floats (synthetic sets, tests): allocates
+ * d->pixels (freed by idx_free) as round((x + 1) * 127.5) clamped to 0..255,
+ * and sets every image to idx_pixel_float of its byte, so host floats and the
+ * device's byte copy agree. Images already on the 1/127.5 grid are unchanged;
+ * others lose precision (up to 1/255). */
+void idx_pixels_from_images(idx_dataset *d);
 
 /* "/usr/share/datasets/fashion-mnist" (Debian package dataset-fashion-mnist) */
 const char *idx_default_dir(void);

@@ -33,13 +33,14 @@ typedef struct {
   const idx_dataset *ds;
   int N, img;
   db_arena *data_arena;
-  db_tensor data, E;            /* (N, H*W) the training images; (K, C) the class table */
+  db_tensor data, E;            /* (N, H*W) uint8: the training images' bytes; (K, C) the class table */
   dcls_block *nets;
   int *open;
   int **perm, *perm_epoch;
   db_arena *arena;              /* step buffers */
   dcls_acts acts;
   db_tensor y, eps, z, ones, coef, idx, lab, probs, losses, wlosses, dlogits;
+  db_tensor images;             /* (B, H*W) float: the batch's images, gathered from data */
   float *ring_f;                /* TRAIN_RING x N_ROWS x B */
   int *ring_i;                  /* TRAIN_RING x 2B: idx, labels */
   train_task task;
@@ -85,7 +86,7 @@ static void block_close(train_task *t, int block) {
 
 static void buffers_alloc(train_task *t, int block) {
   classify_task *ct = self_of(t);
-  int B = ct->rc->batch, C = ct->rc->model.width, K = ct->rc->model.n_classes;
+  int B = t->batch, C = ct->rc->model.width, K = ct->rc->model.n_classes; /* this process's slice (train.h) */
   ct->arena = db_arena_new(ct->ctx, "training batch");
   db_arena *a = ct->arena;
   ct->y = db_new(a, 2, B, C, 0, 0);
@@ -100,6 +101,7 @@ static void buffers_alloc(train_task *t, int block) {
   ct->losses = db_new(a, 1, B, 0, 0, 0);
   ct->wlosses = db_new(a, 1, B, 0, 0, 0);
   ct->dlogits = db_new(a, 2, B, K, 0, 0);
+  ct->images = db_new(a, 2, B, ct->img, 0, 0);
   dcls_acts_alloc(ct->ctx, &ct->acts, &ct->nets[block], B, 1);
   ct->ring_f = db_malloc(db_mul_size((size_t)TRAIN_RING * N_ROWS, (size_t)B * sizeof(float), "staging ring"));
   ct->ring_i = db_malloc(db_mul_size((size_t)TRAIN_RING * 2, (size_t)B * sizeof(int), "staging ring"));
@@ -121,10 +123,10 @@ static void buffers_free(train_task *t) {
 static void stage(train_task *t, int block, int step, int slot, sigma_stats *sig) {
   classify_task *ct = self_of(t);
   const run_config *rc = ct->rc;
-  int B = rc->batch;
+  int B = t->batch;
   float *f = ct->ring_f + (size_t)slot * N_ROWS * B;
   int *ix = ct->ring_i + (size_t)slot * 2 * B, *lb = ix + B;
-  uint64_t sample0 = (uint64_t)step * (uint64_t)B;
+  uint64_t sample0 = (uint64_t)step * (uint64_t)rc->batch + (uint64_t)t->batch_offset; /* global sample numbers */
   for (int i = 0; i < B; i++) {
     uint64_t s = sample0 + (uint64_t)i;
     epoch_perm(ct, block, (int)(s / (uint64_t)ct->N));
@@ -152,7 +154,7 @@ static void stage(train_task *t, int block, int step, int slot, sigma_stats *sig
     f[(size_t)ROW_C_SKIP * B + i] = (float)pc.c_skip;
     f[(size_t)ROW_C_OUT * B + i] = (float)pc.c_out;
     f[(size_t)ROW_W * B + i] = (float)w;
-    f[(size_t)ROW_W_MEAN * B + i] = (float)(w / B);
+    f[(size_t)ROW_W_MEAN * B + i] = (float)(w / rc->batch); /* the mean over the WHOLE batch (replicas sum) */
     sigma_stats_add(sig, s);
   }
   db_upload_async(ct->ctx, ct->coef, f);
@@ -161,7 +163,7 @@ static void stage(train_task *t, int block, int step, int slot, sigma_stats *sig
 }
 
 static db_tensor coef_row(classify_task *ct, int k) {
-  return db_view(ct->coef, (size_t)k * ct->rc->batch, 1, (int[]){ct->rc->batch});
+  return db_view(ct->coef, (size_t)k * ct->task.batch, 1, (int[]){ct->task.batch});
 }
 
 /* Device part: y = E[label], z = y + σ ε, logits = the block, loss = Σ w(σ) CE
@@ -170,14 +172,18 @@ static void forward_backward(train_task *t, int block, int step, db_tensor loss)
   classify_task *ct = self_of(t);
   db_ctx *ctx = ct->ctx;
   const run_config *rc = ct->rc;
-  int B = rc->batch, C = rc->model.width, K = rc->model.n_classes;
+  int B = t->batch, C = rc->model.width, K = rc->model.n_classes;
   dcls_block *net = &ct->nets[block];
   embedding_forward(ctx, ct->y, ct->lab, ct->E, B, C, K);
-  uint64_t per_step = ((uint64_t)B * (uint64_t)C + 3) / 4;
-  db_rng_normal(ctx, ct->eps, train_key(rc->seed, TAG_NOISE), ((uint64_t)block << 48) + (uint64_t)step * per_step, 0.0f,
-                1.0f);
+  /* the noise of the whole batch's step, from this slice's first element on (a multiple of 4: train.c) */
+  uint64_t per_step = ((uint64_t)rc->batch * (uint64_t)C + 3) / 4;
+  uint64_t slice = (uint64_t)t->batch_offset * (uint64_t)C / 4;
+  db_rng_normal(ctx, ct->eps, train_key(rc->seed, TAG_NOISE), ((uint64_t)block << 48) + (uint64_t)step * per_step + slice,
+                0.0f, 1.0f);
   rowscale_add_forward(ctx, ct->z, ct->ones, ct->y, coef_row(ct, ROW_SIGMA), ct->eps, B, C);
-  dcls_inputs in = {ct->data, ct->idx, ct->N, ct->z, coef_row(ct, ROW_C_IN), coef_row(ct, ROW_C_NOISE),
+  /* the batch's images, bytes -> floats exactly as data/idx.h maps them; the block reads rows 0..B-1 */
+  gather_bytes_forward(ctx, ct->images, ct->idx, ct->data, B, ct->img, ct->N, IDX_PIXEL_DIV, IDX_PIXEL_SHIFT);
+  dcls_inputs in = {ct->images, DB_NULL, B, ct->z, coef_row(ct, ROW_C_IN), coef_row(ct, ROW_C_NOISE),
                     coef_row(ct, ROW_C_SKIP), coef_row(ct, ROW_C_OUT)};
   dcls_block_forward(ctx, net, &ct->acts, &in);
   crossentropy_forward(ctx, ct->losses, ct->probs, ct->acts.logits, ct->lab, B, K);
@@ -212,6 +218,7 @@ train_task *classify_task_create(db_ctx *ctx, const run_config *rc, const idx_da
   if (rc->task != TASK_CLASSIFY) db_fail("classify task: the run configuration is not a classifier's");
   check_dataset(rc, ds, ds_name);
   if (rc->model.in_ch != 1) db_fail("dataset %s: grayscale images, the model expects %d channels", ds_name, rc->model.in_ch);
+  if (!ds->pixels) db_fail("dataset %s has no pixel bytes (idx_pixels_from_images makes them from float images)", ds_name);
   dcls_config cfg = classify_config_of(rc);
   dcls_config_check(&cfg);
   classify_task *ct = db_calloc(1, sizeof *ct);
@@ -221,8 +228,8 @@ train_task *classify_task_create(db_ctx *ctx, const run_config *rc, const idx_da
   ct->N = ds->n;
   ct->img = ds->rows * ds->cols;
   ct->data_arena = db_arena_new(ctx, "dataset");
-  ct->data = db_new(ct->data_arena, 2, ct->N, ct->img, 0, 0);
-  db_upload(ctx, ct->data, ds->images);
+  ct->data = db_alloc(ct->data_arena, DB_U8, 2, (int[]){ct->N, ct->img}); /* a quarter of float32 */
+  db_upload(ctx, ct->data, ds->pixels);
   ct->E = db_new(ct->data_arena, 2, rc->model.n_classes, rc->model.width, 0, 0);
   float *E = classify_table_host(rc);
   db_upload(ctx, ct->E, E);
@@ -232,7 +239,7 @@ train_task *classify_task_create(db_ctx *ctx, const run_config *rc, const idx_da
   ct->perm = db_calloc((size_t)rc->blocks, sizeof *ct->perm);
   ct->perm_epoch = db_calloc((size_t)rc->blocks, sizeof *ct->perm_epoch);
   ct->task = (train_task){"classify", ct, rc->batch, "images", block_open, block_close, buffers_alloc, buffers_free,
-                          stage, forward_backward, checkpoint_meta};
+                          stage, forward_backward, checkpoint_meta, 0};
   return &ct->task;
 }
 

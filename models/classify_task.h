@@ -3,7 +3,9 @@
  * label denoiser (diffusion_classifier.h) trained on z = E[y] + σ ε for σ of
  * its range with loss w(σ)·CE(logits, y) per sample; E is the ONE fixed class
  * table (class_table.h) shared by every block and every B. The data source is
- * a labelled image set on the host (idx_dataset), made resident on the device. */
+ * a labelled image set on the host (idx_dataset, with pixels), made resident
+ * on the device as bytes; each batch is gathered into floats on the device
+ * (gather_bytes_forward: the floats of data/idx.h, bit for bit). */
 #ifndef DB_CLASSIFY_TASK_H
 #define DB_CLASSIFY_TASK_H
 #include "../data/idx.h"
@@ -24,7 +26,7 @@ dcls_config classify_config_of(const run_config *rc);
 
 train_task *classify_task_create(db_ctx *ctx, const run_config *rc, const idx_dataset *ds, const char *ds_name);
 void classify_task_destroy(train_task *t);
-size_t classify_task_dataset_bytes(const train_task *t);
+size_t classify_task_dataset_bytes(const train_task *t); /* resident: the images' bytes and the class table */
 /* Loads the training split of data_dir (NULL: Fashion-MNIST), trains, frees. */
 train_result classify_train(db_ctx *ctx, const train_opts *o, const char *data_dir, size_t *dataset_bytes);
 

@@ -11,7 +11,7 @@ typedef struct {
   const idx_dataset *ds;
   int N, img;                  /* dataset size, values per image */
   db_arena *data_arena;
-  db_tensor data;              /* (N, img) the training images, resident on the device */
+  db_tensor data;              /* (N, img) uint8: the training images' bytes, resident on the device */
   dit_block *nets;             /* (blocks) the resident ones created */
   int *open;
   int **perm, *perm_epoch;     /* per block: the data order of its current epoch */
@@ -65,7 +65,7 @@ static void block_close(train_task *t, int block) {
 
 static void buffers_alloc(train_task *t, int block) {
   image_task *it = self_of(t);
-  int B = it->rc->batch, img = it->img;
+  int B = t->batch, img = it->img; /* this process's slice of the batch (train.h) */
   it->arena = db_arena_new(it->ctx, "training batch");
   it->y = db_new(it->arena, 2, B, img, 0, 0);
   it->eps = db_new(it->arena, 2, B, img, 0, 0);
@@ -78,7 +78,7 @@ static void buffers_alloc(train_task *t, int block) {
   it->lab = db_alloc(it->arena, DB_I32, 1, (int[]){B});
   it->losses = db_new(it->arena, 1, B, 0, 0, 0);
   it->dlosses = db_new(it->arena, 1, B, 0, 0, 0);
-  db_fill(it->ctx, it->dlosses, 1.0f / (float)B); /* loss = mean over the batch */
+  db_fill(it->ctx, it->dlosses, 1.0f / (float)it->rc->batch); /* loss = mean over the WHOLE batch (replicas sum) */
   dit_acts_alloc(it->ctx, &it->acts, &it->nets[block], B, 1);
   it->ring_f = db_malloc(db_mul_size((size_t)TRAIN_RING * 6, (size_t)B * sizeof(float), "staging ring"));
   it->ring_i = db_malloc(db_mul_size((size_t)TRAIN_RING * 2, (size_t)B * sizeof(int), "staging ring"));
@@ -101,10 +101,10 @@ static void buffers_free(train_task *t) {
 static void stage(train_task *t, int block, int step, int slot, sigma_stats *sig) {
   image_task *it = self_of(t);
   const run_config *rc = it->rc;
-  int B = rc->batch;
+  int B = t->batch;
   float *f = it->ring_f + (size_t)slot * 6 * B;
   int *ix = it->ring_i + (size_t)slot * 2 * B, *lb = ix + B;
-  uint64_t sample0 = (uint64_t)step * (uint64_t)B;
+  uint64_t sample0 = (uint64_t)step * (uint64_t)rc->batch + (uint64_t)t->batch_offset; /* global sample numbers */
   uint32_t w[4];
   for (int i = 0; i < B; i++) {
     uint64_t s = sample0 + (uint64_t)i;
@@ -133,7 +133,7 @@ static void stage(train_task *t, int block, int step, int slot, sigma_stats *sig
 }
 
 static db_tensor coef_row(image_task *it, int k) {
-  return db_view(it->coef, (size_t)k * it->rc->batch, 1, (int[]){it->rc->batch});
+  return db_view(it->coef, (size_t)k * it->task.batch, 1, (int[]){it->task.batch});
 }
 
 /* Device part: z = y + σ ε, D = the block's denoiser, loss = Σ w(σ)‖D - y‖²/n
@@ -142,11 +142,15 @@ static void forward_backward(train_task *t, int block, int step, db_tensor loss)
   image_task *it = self_of(t);
   db_ctx *ctx = it->ctx;
   const run_config *rc = it->rc;
-  int B = rc->batch;
+  int B = t->batch;
   dit_block *net = &it->nets[block];
-  embedding_forward(ctx, it->y, it->idx, it->data, B, it->img, it->N); /* gather the batch */
-  uint64_t per_step = ((uint64_t)B * (uint64_t)it->img + 3) / 4;
-  db_rng_normal(ctx, it->eps, train_key(rc->seed, TAG_NOISE), ((uint64_t)block << 48) + (uint64_t)step * per_step, 0.0f, 1.0f);
+  /* gather the batch, bytes -> floats exactly as data/idx.h maps them */
+  gather_bytes_forward(ctx, it->y, it->idx, it->data, B, it->img, it->N, IDX_PIXEL_DIV, IDX_PIXEL_SHIFT);
+  /* the noise of the whole batch's step, from this slice's first element on (a multiple of 4: train.c) */
+  uint64_t per_step = ((uint64_t)rc->batch * (uint64_t)it->img + 3) / 4;
+  uint64_t slice = (uint64_t)t->batch_offset * (uint64_t)it->img / 4;
+  db_rng_normal(ctx, it->eps, train_key(rc->seed, TAG_NOISE), ((uint64_t)block << 48) + (uint64_t)step * per_step + slice,
+                0.0f, 1.0f);
   rowscale_add_forward(ctx, it->z, it->ones, it->y, coef_row(it, 0), it->eps, B, it->img); /* z = y + σ ε */
   dit_inputs in = {it->z, coef_row(it, 1), coef_row(it, 2), coef_row(it, 3), coef_row(it, 4), it->lab};
   dit_block_forward(ctx, net, &it->acts, &in);
@@ -174,6 +178,7 @@ train_task *image_task_create(db_ctx *ctx, const run_config *rc, const idx_datas
             rc->model.img_w);
   if (ds->n_classes > rc->model.n_classes) db_fail("dataset %s has %d classes, the model %d", ds_name, ds->n_classes, rc->model.n_classes);
   if (rc->model.in_ch != 1) db_fail("dataset %s: grayscale images, the model expects %d channels", ds_name, rc->model.in_ch);
+  if (!ds->pixels) db_fail("dataset %s has no pixel bytes (idx_pixels_from_images makes them from float images)", ds_name);
   image_task *it = db_calloc(1, sizeof *it);
   it->ctx = ctx;
   it->rc = rc;
@@ -181,14 +186,14 @@ train_task *image_task_create(db_ctx *ctx, const run_config *rc, const idx_datas
   it->N = ds->n;
   it->img = ds->rows * ds->cols;
   it->data_arena = db_arena_new(ctx, "dataset");
-  it->data = db_new(it->data_arena, 2, it->N, it->img, 0, 0);
-  db_upload(ctx, it->data, ds->images);
+  it->data = db_alloc(it->data_arena, DB_U8, 2, (int[]){it->N, it->img}); /* a quarter of float32 */
+  db_upload(ctx, it->data, ds->pixels);
   it->nets = db_calloc((size_t)rc->blocks, sizeof *it->nets);
   it->open = db_calloc((size_t)rc->blocks, sizeof *it->open);
   it->perm = db_calloc((size_t)rc->blocks, sizeof *it->perm);
   it->perm_epoch = db_calloc((size_t)rc->blocks, sizeof *it->perm_epoch);
   it->task = (train_task){"image", it, rc->batch, NULL, block_open, block_close, buffers_alloc, buffers_free, stage,
-                          forward_backward, checkpoint_meta};
+                          forward_backward, checkpoint_meta, 0};
   return &it->task;
 }
 
@@ -213,6 +218,7 @@ idx_dataset image_synthetic_dataset(int n, int rows, int cols, int classes, uint
   ds.images = db_malloc(db_mul_size((size_t)n * rows, (size_t)cols * sizeof(float), "synthetic images"));
   ds.labels = db_malloc((size_t)n);
   db_rng_uniform_host(ds.images, (size_t)n * rows * cols, seed, 0, -1.0f, 1.0f);
+  idx_pixels_from_images(&ds); /* onto the byte grid, as real images are */
   for (int i = 0; i < n; i++) ds.labels[i] = (uint8_t)(i % classes);
   return ds;
 }

@@ -77,7 +77,7 @@ static void block_close(train_task *t, int block) {
 
 static void buffers_alloc(train_task *t, int block) {
   lm_task *lt = self_of(t);
-  int B = lt->rc->batch, T = lt->cfg.context, BT = B * T, de = lt->cfg.embed_dim;
+  int B = t->batch, T = lt->cfg.context, BT = B * T, de = lt->cfg.embed_dim; /* this process's slice (train.h) */
   lt->arena = db_arena_new(lt->ctx, "training batch");
   lt->y = db_new(lt->arena, 2, BT, de, 0, 0);
   lt->eps = db_new(lt->arena, 2, BT, de, 0, 0);
@@ -92,7 +92,8 @@ static void buffers_alloc(train_task *t, int block) {
   lt->invT = db_new(lt->arena, 1, 1, 0, 0, 0);
   db_fill(lt->ctx, lt->invT, 1.0f / (float)T); /* loss per sequence = mean over its T tokens */
   lm_acts_alloc(lt->ctx, &lt->acts, &lt->nets[block], B, 1);
-  db_fill(lt->ctx, lt->acts.dlosses, 1.0f / (float)BT); /* the loss is the mean over the batch's tokens */
+  /* the loss is the mean over the WHOLE batch's tokens (replicas' gradients are summed) */
+  db_fill(lt->ctx, lt->acts.dlosses, 1.0f / ((float)lt->rc->batch * (float)T));
   lt->ring_f = db_malloc(db_mul_size((size_t)TRAIN_RING, ((size_t)2 * BT + B) * sizeof(float), "staging ring"));
   lt->ring_i = db_malloc(db_mul_size((size_t)TRAIN_RING, (size_t)3 * BT * sizeof(int), "staging ring"));
 }
@@ -114,11 +115,11 @@ static void buffers_free(train_task *t) {
 static void stage(train_task *t, int block, int step, int slot, sigma_stats *sig) {
   lm_task *lt = self_of(t);
   const run_config *rc = lt->rc;
-  int B = rc->batch, T = lt->cfg.context, BT = B * T;
+  int B = t->batch, T = lt->cfg.context, BT = B * T;
   float *f = lt->ring_f + (size_t)slot * (2 * BT + B);
   int *tok = lt->ring_i + (size_t)slot * 3 * BT, *tgt = tok + BT;
   size_t span = lt->corpus->n_train - (size_t)T + 1; /* window starts */
-  uint64_t seq0 = (uint64_t)step * (uint64_t)B;
+  uint64_t seq0 = (uint64_t)step * (uint64_t)rc->batch + (uint64_t)t->batch_offset; /* global sequence numbers */
   uint32_t w[4], ws[4];
   for (int i = 0; i < B; i++) {
     uint64_t s = seq0 + (uint64_t)i;
@@ -147,7 +148,7 @@ static void stage(train_task *t, int block, int step, int slot, sigma_stats *sig
 }
 
 static db_tensor coef_row(lm_task *lt, int k) {
-  int BT = lt->rc->batch * lt->cfg.context;
+  int BT = lt->task.batch * lt->cfg.context;
   return db_view(lt->coef, (size_t)k * BT, 1, (int[]){BT});
 }
 
@@ -156,11 +157,14 @@ static void forward_backward(train_task *t, int block, int step, db_tensor loss)
   lm_task *lt = self_of(t);
   db_ctx *ctx = lt->ctx;
   const run_config *rc = lt->rc;
-  int B = rc->batch, T = lt->cfg.context, BT = B * T, de = lt->cfg.embed_dim;
+  int B = t->batch, T = lt->cfg.context, BT = B * T, de = lt->cfg.embed_dim;
   lm_block *net = &lt->nets[block];
   embedding_forward(ctx, lt->y, lt->tok, lt->E, BT, de, LM_VOCAB);
-  uint64_t per_step = ((uint64_t)BT * (uint64_t)de + 3) / 4;
-  db_rng_normal(ctx, lt->eps, train_key(rc->seed, TAG_NOISE), ((uint64_t)block << 48) + (uint64_t)step * per_step, 0.0f, 1.0f);
+  /* the noise of the whole batch's step, from this slice's first element on (a multiple of 4: train.c) */
+  uint64_t per_step = ((uint64_t)rc->batch * (uint64_t)T * (uint64_t)de + 3) / 4;
+  uint64_t slice = (uint64_t)t->batch_offset * (uint64_t)T * (uint64_t)de / 4;
+  db_rng_normal(ctx, lt->eps, train_key(rc->seed, TAG_NOISE), ((uint64_t)block << 48) + (uint64_t)step * per_step + slice,
+                0.0f, 1.0f);
   rowscale_add_forward(ctx, lt->z, lt->ones, lt->y, coef_row(lt, 0), lt->eps, BT, de); /* z = y + σ ε */
   lm_inputs in = {lt->z, coef_row(lt, 1), lt->cnoise, lt->tok, lt->tgt};
   lm_block_forward(ctx, net, &lt->acts, &in);
@@ -204,7 +208,7 @@ train_task *lm_task_create(db_ctx *ctx, const run_config *rc, const text_corpus 
   lt->nets = db_calloc((size_t)rc->blocks, sizeof *lt->nets);
   lt->open = db_calloc((size_t)rc->blocks, sizeof *lt->open);
   lt->task = (train_task){"lm", lt, rc->batch, "sequences", block_open, block_close, buffers_alloc, buffers_free, stage,
-                          forward_backward, checkpoint_meta};
+                          forward_backward, checkpoint_meta, 0};
   return &lt->task;
 }
 

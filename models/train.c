@@ -28,6 +28,9 @@ struct trainer {
   db_ctx *ctx;
   train_opts o;
   train_task *task;
+  int replicas;                /* 1, or the replica group's size (train_comm) */
+  float *grad_host;            /* replicas: the flat gradient on its way through the allreduce */
+  size_t grad_host_n;
   block_slot *blocks;          /* rc.blocks entries */
   int n_open, buffers;         /* blocks resident; step buffers allocated */
   db_arena *arena;
@@ -39,6 +42,12 @@ struct trainer {
   train_result res;
   int first_logged;
 };
+
+/* ---------------------------------------------------------------- processes */
+int train_comm_groups(const train_comm *c) { return c ? c->ranks / c->replicas : 1; }
+int train_comm_group(const train_comm *c) { return c ? c->rank / c->replicas : 0; }
+int train_comm_replica(const train_comm *c) { return c ? c->rank % c->replicas : 0; }
+int train_comm_owns(const train_comm *c, int block) { return block % train_comm_groups(c) == train_comm_group(c); }
 
 /* ---------------------------------------------------------------- logging */
 static void fmt_time(char *out, size_t n, double s) {
@@ -52,6 +61,7 @@ static void log_line(trainer *t, int b, double loss, double sps, double now) {
   block_slot *bs = &t->blocks[b];
   if (!t->first_logged) { t->res.first_loss = loss; t->first_logged = 1; }
   t->res.last_loss = loss;
+  t->res.block_loss[b] = loss;
   if (t->log) {
     fprintf(t->log, "{\"block\": %d, \"step\": %d, \"loss\": %.6g, \"sigma_mean\": %.6g, \"sigma_min\": %.6g, "
                     "\"sigma_max\": %.6g, \"samples_per_s\": %.1f, \"peak_mib\": %.1f, \"time_s\": %.2f}\n",
@@ -76,7 +86,8 @@ static void trainer_flush(trainer *t) {
   if (!t->pending) return;
   float h[TRAIN_RING];
   db_download(t->ctx, db_view(t->loss_hist, 0, 1, (int[]){t->pending}), h);
-  double now = db_now(), sps = t->pending * (double)t->task->batch / (now - t->t_last);
+  if (t->replicas > 1) t->o.comm->allreduce_group(t->o.comm, h, (size_t)t->pending); /* the group's whole batches */
+  double now = db_now(), sps = t->pending * (double)t->o.rc.batch / (now - t->t_last);
   t->t_last = now;
   for (int b = 0; b < t->o.rc.blocks; b++) {
     double sum = 0;
@@ -84,7 +95,7 @@ static void trainer_flush(trainer *t) {
     for (int i = 0; i < t->pending; i++)
       if (t->pending_block[i] == b) { sum += h[i]; n++; }
     if (!n) continue;
-    double loss = sum / n / t->task->batch;
+    double loss = sum / n / t->o.rc.batch;
     if (!isfinite(loss))
       db_fail("training diverged: block %d step %d has loss %g (try a lower --lr)", b, t->blocks[b].steps_done, loss);
     log_line(t, b, loss, sps, now);
@@ -100,6 +111,13 @@ trainer *trainer_create(db_ctx *ctx, const train_opts *o, train_task *task) {
   if (t->o.log_every < 1 || t->o.log_every > TRAIN_RING / 2)
     db_fail("train: --log-every %d must be in 1..%d", t->o.log_every, TRAIN_RING / 2);
   t->task = task;
+  t->replicas = o->comm ? o->comm->replicas : 1;
+  int B = o->rc.batch, R = t->replicas;
+  if (R > 1 && (B % R || (B / R) % 4))
+    db_fail("--replicas %d: --batch %d must split into %d slices of a multiple of 4 samples (the random streams are "
+            "drawn in fours)", R, B, R);
+  task->batch = B / R;
+  task->batch_offset = o->comm ? train_comm_replica(o->comm) * (B / R) : 0;
   t->blocks = db_calloc((size_t)o->rc.blocks, sizeof *t->blocks);
   t->arena = db_arena_new(ctx, "training losses");
   t->loss_hist = db_new(t->arena, 1, TRAIN_RING, 0, 0, 0);
@@ -113,6 +131,7 @@ void trainer_destroy(trainer *t) {
     if (t->blocks[b].open) trainer_block_end(t, b);
   db_arena_free(t->arena);
   free(t->blocks);
+  free(t->grad_host);
   free(t);
 }
 
@@ -135,6 +154,23 @@ void trainer_block_begin(trainer *t, int block) {
   }
 }
 
+/* Replicas: the group's gradients summed into every replica's, through the
+ * host (device -> host -> MPI -> device); each replica weighted its samples by
+ * 1/batch, so the sum is the whole batch's mean gradient. A host wait per step:
+ * the price of data parallelism without device-to-device transfers. */
+static void allreduce_gradients(trainer *t, param_set *ps) {
+  double t0 = db_now();
+  if (t->grad_host_n < ps->total) {
+    free(t->grad_host);
+    t->grad_host = db_malloc(ps->total * sizeof *t->grad_host);
+    t->grad_host_n = ps->total;
+  }
+  db_download(t->ctx, ps->flat_g, t->grad_host);
+  t->o.comm->allreduce_group(t->o.comm, t->grad_host, ps->total);
+  db_upload(t->ctx, ps->flat_g, t->grad_host);
+  t->res.comm_seconds += db_now() - t0;
+}
+
 void trainer_step(trainer *t, int block) {
   block_slot *bs = &t->blocks[block];
   const run_config *rc = &t->o.rc;
@@ -143,6 +179,7 @@ void trainer_step(trainer *t, int block) {
   param_set_zero_grads(bs->ps);
   t->task->forward_backward(t->task, block, step, db_view(t->loss_hist, (size_t)t->pending, 1, (int[]){1}));
   t->pending_block[t->pending++] = block;
+  if (t->replicas > 1) allreduce_gradients(t, bs->ps);
   adamw_config ac = {(float)run_lr_at(rc, step), 0.9f, 0.999f, 1e-8f, (float)rc->weight_decay, (float)rc->clip};
   param_set_adamw(bs->ps, ac, step + 1);
   bs->steps_done++;
@@ -246,6 +283,19 @@ static FILE *prepare_out_dir(const train_opts *o, int first, int last) {
   return log;
 }
 
+/* Another rank prepared the shared directory: its manifest must be this run's. */
+static FILE *join_out_dir(const train_opts *o) {
+  char path[1024];
+  run_config have;
+  manifest_read(o->out_dir, &have);
+  snprintf(path, sizeof path, "%s/manifest.json", o->out_dir);
+  manifest_check_match(&have, &o->rc, path);
+  snprintf(path, sizeof path, "%s/log.jsonl", o->out_dir);
+  FILE *log = fopen(path, "a"); /* O_APPEND: every rank's lines land whole */
+  if (!log) db_fail("cannot write %s", path);
+  return log;
+}
+
 /* ---------------------------------------------------------------- schedules */
 static int budget_left(const trainer *t) { return !t->o.max_steps_this_run || t->steps_run < t->o.max_steps_this_run; }
 
@@ -256,11 +306,17 @@ static void checkpoint_due(trainer *t, long done, int first, int last) {
     if (t->blocks[b].open) trainer_save(t, b);
 }
 
-/* One block on the device at a time: its parameters, gradients, moments, activations. */
+/* One block on the device at a time: its parameters, gradients, moments,
+ * activations. With a train_comm, only the blocks of this rank's group. */
 static void run_sequential(trainer *t, int first, int last) {
   int steps = t->o.rc.steps;
-  t->steps_total = (long)steps * (last - first + 1);
+  t->steps_total = 0;
+  for (int b = first; b <= last; b++) t->steps_total += train_comm_owns(t->o.comm, b) ? steps : 0;
   for (int b = first; b <= last && budget_left(t); b++) {
+    if (!train_comm_owns(t->o.comm, b)) continue;
+    double t0 = db_now();
+    size_t peak_before = db_peak_bytes();
+    db_reset_peak(); /* this block's own peak, then the run's is restored */
     trainer_block_begin(t, b);
     block_slot *bs = &t->blocks[b];
     t->steps_total -= bs->steps_done;
@@ -272,6 +328,10 @@ static void run_sequential(trainer *t, int first, int last) {
       if (bs->steps_done < steps) checkpoint_due(t, bs->steps_done, b, b);
     }
     trainer_block_end(t, b);
+    t->res.trained[b] = 1;
+    t->res.block_seconds[b] = db_now() - t0;
+    t->res.block_peak[b] = db_peak_bytes();
+    db_restore_peak(peak_before > t->res.block_peak[b] ? peak_before : t->res.block_peak[b]);
     if (t->o.progress) fprintf(stderr, "\n");
   }
 }
@@ -302,9 +362,25 @@ train_result train_run(db_ctx *ctx, const train_opts *o, train_task *task) {
   if (!o->out_dir) db_fail("train: no run directory (--out)");
   if (o->only_block >= rc->blocks) db_fail("--block %d: the model has blocks 0..%d", o->only_block, rc->blocks - 1);
   if (o->only_block >= 0 && rc->schedule == SCHEDULE_RANDOM) db_fail("--block trains one block: use it with --schedule sequential");
+  const train_comm *c = o->comm;
+  if (c && (c->ranks < 1 || c->replicas < 1 || c->ranks % c->replicas || c->rank < 0 || c->rank >= c->ranks))
+    db_fail("train: %d processes cannot form groups of %d replicas", c ? c->ranks : 0, c ? c->replicas : 0);
+  if (c && c->ranks > 1 && o->only_block >= 0) db_fail("--block: one block alone is one process's job, not mpirun's");
+  if (c && train_comm_groups(c) > 1 && rc->schedule == SCHEDULE_RANDOM)
+    db_fail("--schedule random keeps every block on one device: block-parallel runs use --schedule sequential");
+  if (c && train_comm_groups(c) > rc->blocks)
+    db_fail("%d block groups for %d blocks: use at most %d processes (x %d replicas)", train_comm_groups(c), rc->blocks,
+            rc->blocks * c->replicas, c->replicas);
   int first = o->only_block >= 0 ? o->only_block : 0, last = o->only_block >= 0 ? o->only_block : rc->blocks - 1;
   trainer *t = trainer_create(ctx, o, task);
-  t->log = prepare_out_dir(o, first, last);
+  /* several ranks in one directory: rank 0 checks and prepares it (manifest,
+   * stale temporaries, the log cut back to the checkpoints), then the others join */
+  int shared = c && c->ranks > 1 && c->shared_dir;
+  if (!shared || c->rank == 0) t->log = prepare_out_dir(o, first, last);
+  if (shared) {
+    c->barrier(o->comm);
+    if (c->rank != 0) t->log = join_out_dir(o);
+  }
   if (rc->schedule == SCHEDULE_SEQUENTIAL) run_sequential(t, first, last);
   else run_random(t);
   db_finish(ctx);
@@ -312,6 +388,7 @@ train_result train_run(db_ctx *ctx, const train_opts *o, train_task *task) {
   res.seconds = db_now() - t->t_start;
   res.peak_bytes = db_peak_bytes();
   res.steps_run = t->steps_run;
+  res.comm_seconds = t->res.comm_seconds;
   fclose(t->log);
   t->log = NULL;
   trainer_destroy(t);

@@ -46,10 +46,43 @@ struct train_task {
   void (*forward_backward)(train_task *t, int block, int step, db_tensor loss);
   /* Extra checkpoint metadata: (key, value) pairs; returns how many. */
   int (*checkpoint_meta)(train_task *t, const char **kv, int max_pairs, char *buf, size_t buf_len);
+  /* Replicas (train_comm): this process computes samples batch_offset ..
+   * batch_offset + batch - 1 of each step's batch of rc.batch (the driver sets
+   * both before the first block opens; alone: 0 and rc.batch). A task numbers
+   * samples globally (step * rc.batch + batch_offset + i) for its data order
+   * and noise, and weights its loss by 1/rc.batch, so the replicas' summed
+   * gradients are the whole batch's. */
+  int batch_offset;
 };
+
+/* Training in several processes (tools/dist.c implements it over MPI; NULL
+ * in train_opts: one process). P = ranks processes form P/replicas groups of
+ * `replicas` ranks; group g = rank / replicas trains the blocks b with
+ * b mod (P/replicas) == g, every block depending only on (seed, block), so the
+ * files are the bytes a sequential run writes. Within a group each replica
+ * takes its slice of every batch (batch / replicas samples, the same samples
+ * R = 1 would draw there) and the gradients are summed by allreduce before
+ * AdamW. The driver never calls MPI itself: only these hooks. */
+typedef struct train_comm train_comm;
+struct train_comm {
+  int rank, ranks;           /* this process, of how many */
+  int replicas;              /* ranks per block group (divides ranks) */
+  int shared_dir;            /* 1: every rank writes into the same out_dir (rank 0 prepares it) */
+  void *u;
+  void (*barrier)(train_comm *c);                          /* every rank */
+  void (*allreduce_group)(train_comm *c, float *buf, size_t n); /* sum over this rank's replica group, in place */
+  double comm_seconds;       /* spent in allreduce_group (with the transfers around it) */
+};
+
+/* Which group and replica a rank is, and whether it trains `block`. */
+int train_comm_group(const train_comm *c);
+int train_comm_groups(const train_comm *c);
+int train_comm_replica(const train_comm *c);
+int train_comm_owns(const train_comm *c, int block);
 
 typedef struct {
   run_config rc;
+  train_comm *comm;      /* NULL: this process trains alone */
   const char *out_dir;   /* manifest, block checkpoints, log.jsonl; NULL: no files (bench) */
   int only_block;        /* -1: every block (by the schedule); i: block i alone */
   int resume;            /* continue from the checkpoints in out_dir */
@@ -64,6 +97,11 @@ typedef struct {
   double seconds;
   size_t peak_bytes;            /* device peak over the run (runtime counters) */
   long steps_run;
+  /* per block this process trained (trained[b] = 1): for the summary of a parallel run */
+  int trained[DB_MAX_BLOCKS];
+  double block_seconds[DB_MAX_BLOCKS], block_loss[DB_MAX_BLOCKS]; /* wall time; mean loss of its last log interval */
+  size_t block_peak[DB_MAX_BLOCKS];                               /* device peak while it was on the device */
+  double comm_seconds;          /* replicas: time in the gradient allreduce (device -> host -> MPI -> device) */
 } train_result;
 
 /* Trains the blocks o->only_block (or all, by o->rc.schedule) of `task`. */

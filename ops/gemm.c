@@ -424,6 +424,10 @@ static void run_clblast(db_ctx *ctx, int ta, int tb, int M, int N, int K, float 
                         db_tensor B, int ldb, size_t sb, float beta, db_tensor C, int ldc, size_t sc, int batch) {
   clblast_prepare(ctx);
   if (batch > 1) {
+    /* CLBlast has no temp-buffer variant of the batched product: the padded
+     * copies its indirect kernel may need are its own allocations, outside the
+     * runtime's counters and memory limit (the only device memory the runtime
+     * does not count; only the "clblast" configuration runs this path). */
     CLBLAST_CHECK(CLBlastSgemmStridedBatched(CLBlastLayoutRowMajor, cb_t(ta), cb_t(tb), M, N, K, alpha, A.mem,
                                              db_eoff(A), lda, sa, B.mem, db_eoff(B), ldb, sb, beta, C.mem, db_eoff(C),
                                              ldc, sc, batch, &ctx->queue, db_profile_event(ctx, "sgemm clblast")));
@@ -715,6 +719,11 @@ static gemm_config autotune_class(db_ctx *ctx, int ta, int tb, int M, int N, int
   const char *const *cands;
   int nc = gemm_candidates(ctx, 0, &cands);
   int small = (size_t)sh.M * sh.K < (1u << 30) && (size_t)sh.K * sh.N < (1u << 30) && (size_t)sh.M * sh.N < (1u << 30);
+  /* Under a memory limit (db_set_mem_limit) the operands must fit beside what
+   * is live, as on a device that small; if they do not, the class keeps the
+   * default for this run, uncached, so a later run without the limit tunes it. */
+  size_t lim = db_mem_limit(), need = 4 * ((size_t)sh.M * sh.K + (size_t)sh.K * sh.N + (size_t)sh.M * sh.N);
+  if (small && lim && db_live_bytes() + need + ((size_t)1 << 20) > lim) return best_c;
   if (small && autotune_spent < budget) {
     size_t peak = db_peak_bytes();
     db_finish(ctx); /* what is queued already is not the candidates' time */

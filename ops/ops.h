@@ -22,9 +22,11 @@ void linear_backward(db_ctx *ctx, db_tensor dinp /* (N,IC) or DB_NULL */, db_ten
                      db_tensor dbias /* (OC) or DB_NULL */, db_tensor dout /* (N,OC) */, db_tensor inp,
                      db_tensor weight, int N, int IC, int OC, int dinp_mode);
 
-/* runtime/program.c: runtime-owned device scratch `which` (0..3) of at least
- * n floats for ops that need temporary space (gemm: transposed B, CLBlast's
- * temp buffer), grown on demand, counted in the live/peak bytes, freed at
+/* runtime/program.c: runtime-owned device scratch `which` (0..4) of at least
+ * n floats for ops that need temporary space (0: gemm's transposed B and the
+ * blocked attention's transposes, 1: CLBlast's temp buffer, 2: split-K
+ * partials, 3: bias-gradient column sums, 4: reduce_sum's partials), grown on
+ * demand, counted in the live/peak bytes and held to the memory limit, freed at
  * db_shutdown. A later call with the same slot may return a new buffer. */
 db_tensor db_workspace(db_ctx *ctx, int which, size_t n);
 
@@ -236,6 +238,15 @@ void unpatchify_backward(db_ctx *ctx, db_tensor dinp, db_tensor dimg, int N, int
 void window_patches_forward(db_ctx *ctx, db_tensor out /* (B, T, w*w) */, db_tensor images /* (N_all, H, W) */,
                             db_tensor idx /* (B) i32 or DB_NULL */, int B, int N_all, int H, int W, int p, int w,
                             float pad);
+
+/* gather_bytes.c: a batch of float rows gathered from a (V, D) uint8 table:
+ * out[b, d] = (float)table[idx[b], d] / div + shift, the very float the host
+ * expression gives (images: div 127.5, shift -1, data/idx.h's mapping, bit for
+ * bit); idx (B) int32; an idx outside [0, V) gives a row of `shift` (never a
+ * read out of bounds). table must be DB_U8; 1/div and 255/div normal floats,
+ * shift finite (clear errors otherwise). Forward only (data). */
+void gather_bytes_forward(db_ctx *ctx, db_tensor out /* (B, D) */, db_tensor idx /* (B) i32 */,
+                          db_tensor table /* (V, D) u8 */, int B, int D, int V, float div, float shift);
 
 /* reduce.c: device-side scalar reductions (two passes, deterministic order). */
 void reduce_sum(db_ctx *ctx, db_tensor out /* (1) */, db_tensor inp /* (n) */, size_t n);          /* out = sum */

@@ -1,5 +1,5 @@
 /* Deterministic device reductions to a scalar (losses, gradient norms).
- * Pass 1 writes one partial per work-group into ctx->scratch, pass 2 sums the
+ * Pass 1 writes one partial per work-group into a workspace, pass 2 sums the
  * partials with a single work-group. No atomics, no host round trip. */
 #include "ops.h"
 
@@ -23,26 +23,13 @@ static size_t reduce_group_size(db_args *a) {
   return wg;
 }
 
-/* The partials buffer: ctx->scratch, grown when too small (db_shutdown releases it).
- * Releasing the old buffer is safe with work in flight: OpenCL defers the free. */
+/* The partials buffer: the runtime's workspace slot 4 (db_workspace), so the
+ * live/peak counters and the memory limit see it. A slot of its own, shared
+ * with no other op's scratch; its size is fixed (REDUCE_MAX_GROUPS). Growing it
+ * releases the old buffer, safe with work in flight: OpenCL defers the free. */
 static db_tensor reduce_scratch(db_ctx *ctx, size_t n) {
-  size_t bytes = n * sizeof(float);
-  if (ctx->scratch_bytes < bytes) {
-    if (ctx->scratch) CL_CHECK(clReleaseMemObject(ctx->scratch));
-    ctx->scratch = NULL;
-    ctx->scratch_bytes = 0;
-    cl_int err;
-    cl_mem m = clCreateBuffer(ctx->context, CL_MEM_READ_WRITE, bytes, NULL, &err);
-    CL_CHECK(err);
-    ctx->scratch = m;
-    ctx->scratch_bytes = bytes;
-  }
-  db_tensor t = {0};
-  t.mem = ctx->scratch;
-  t.ndim = 1;
-  t.shape[0] = (int)n;
-  t.dtype = DB_F32;
-  return t;
+  int shape[1] = {(int)n};
+  return db_view(db_workspace(ctx, 4, n), 0, 1, shape);
 }
 
 static void reduce_run(db_ctx *ctx, db_tensor out, db_tensor inp, size_t n, int square, int add) {

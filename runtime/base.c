@@ -10,6 +10,18 @@
 
 static char last_error[2048];
 static jmp_buf *trap;
+static char error_prefix[64];
+static void (*exit_hook)(int);
+
+void db_set_error_prefix(const char *prefix) { snprintf(error_prefix, sizeof error_prefix, "%s", prefix ? prefix : ""); }
+void db_set_exit_hook(void (*hook)(int code)) { exit_hook = hook; }
+
+static _Noreturn void fail_exit(void) {
+  fprintf(stderr, "dblocks: error: %s%s\n", error_prefix, last_error);
+  fflush(stderr);
+  if (exit_hook) exit_hook(1);
+  exit(1);
+}
 
 jmp_buf *db_trap_errors(jmp_buf *t) {
   jmp_buf *previous = trap;
@@ -24,14 +36,12 @@ _Noreturn void db_fail(const char *fmt, ...) {
   vsnprintf(last_error, sizeof last_error, fmt, ap);
   va_end(ap);
   if (trap) longjmp(*trap, 1);
-  fprintf(stderr, "dblocks: error: %s\n", last_error);
-  exit(1);
+  fail_exit();
 }
 
 _Noreturn void db_fail_again(void) {
   if (trap) longjmp(*trap, 1);
-  fprintf(stderr, "dblocks: error: %s\n", last_error);
-  exit(1);
+  fail_exit();
 }
 
 /* ---------------------------------------------------------------- allocation */

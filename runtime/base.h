@@ -17,6 +17,11 @@ const char *db_last_error(void);
  * instead of exiting. NULL removes the trap. Returns the previous trap, so
  * code that must clean up on failure can set its own and restore it. */
 jmp_buf *db_trap_errors(jmp_buf *trap);
+/* Several processes (tools/dist.c): messages start with the prefix ("rank 2
+ * of 3: "), and the hook (MPI_Abort) runs before exit, so one failing rank
+ * ends the whole job with its own message. */
+void db_set_error_prefix(const char *prefix);
+void db_set_exit_hook(void (*hook)(int code));
 /* Fails again with the message of the last db_fail (after a clean-up). */
 _Noreturn void db_fail_again(void);
 

@@ -23,6 +23,19 @@ static void apply_row_wg_env(db_ctx *ctx) {
   db_force_row_group_size(ctx, (size_t)n);
 }
 
+/* DBLOCKS_MEM_LIMIT=SIZE caps the device memory the runtime allocates
+ * (db_set_mem_limit; sizes as db_parse_size reads them); unset or empty leaves
+ * the limit as it is (none, unless set before). */
+static void apply_mem_limit_env(void) {
+  const char *s = getenv("DBLOCKS_MEM_LIMIT");
+  if (!s || !*s) return;
+  size_t bytes;
+  if (!db_parse_size(s, &bytes))
+    db_fail("DBLOCKS_MEM_LIMIT=%s: want a size in bytes, optionally with a suffix K, M, G, KiB, MiB or GiB "
+            "(e.g. 512M, 1.5G)", s);
+  db_set_mem_limit(bytes);
+}
+
 /* Context ids for kernel handles (db_kernel_ref): unique in the process and
  * never 0, so a handle never mistakes a new context for a freed one that had
  * the same address. */
@@ -30,6 +43,7 @@ static unsigned next_ctx_id;
 
 db_ctx *db_init(const char *spec) {
   if (!spec) spec = getenv("DBLOCKS_DEVICE");
+  apply_mem_limit_env(); /* first: a bad value fails before anything is made */
   db_ctx *ctx = db_calloc(1, sizeof *ctx);
   ctx->id = ++next_ctx_id;
   ctx->dev = db_select_device(spec);
@@ -83,7 +97,6 @@ void db_shutdown(db_ctx *ctx) {
   clFinish(ctx->queue);
   db_profile_report(ctx);
   db_programs_release(ctx);
-  if (ctx->scratch) clReleaseMemObject(ctx->scratch);
   clReleaseCommandQueue(ctx->queue);
   clReleaseContext(ctx->context);
   free(ctx);

@@ -64,7 +64,6 @@ struct db_ctx {
   int n_kernels, cap_kernels;
   unsigned id;           /* unique per db_init in the process (1, 2, ...): what kernel handles are bound to */
   long kernel_lookups;   /* by-name kernel searches (db_kernel_opts calls): tests check handles skip them */
-  cl_mem scratch; size_t scratch_bytes; /* reduction partials */
   int profiling;
   double build_seconds;  /* time spent building/loading programs */
   int cache_hits, cache_misses;
@@ -144,7 +143,13 @@ cl_program db_compile_opts(db_ctx *ctx, const db_cl_source *src, const char *opt
 const char *db_build_options(void);
 
 /* ---------------------------------------------------------------- tensors */
-typedef enum { DB_F32 = 0, DB_I32 = 1 } db_dtype;
+/* DB_F32 (every activation, parameter and gradient), DB_I32 (indices), DB_U8
+ * (bytes: resident image datasets, read only by gather_bytes_forward). Ops
+ * take float32/int32 tensors; db_check_numel refuses a DB_U8 tensor, so a
+ * byte tensor handed to any other op is a clear error, never a misread. */
+typedef enum { DB_F32 = 0, DB_I32 = 1, DB_U8 = 2 } db_dtype;
+/* Bytes per element: 4 for DB_F32 and DB_I32, 1 for DB_U8. */
+size_t db_dtype_size(db_dtype dt);
 typedef struct db_arena db_arena;
 typedef struct {
   cl_mem mem;
@@ -156,17 +161,22 @@ typedef struct {
 
 size_t db_numel(db_tensor t);
 size_t db_nbytes(db_tensor t);
-/* element offset, as passed to kernels */
-static inline cl_ulong db_eoff(db_tensor t) { return (cl_ulong)(t.offset / 4); }
+/* element offset, as passed to kernels (in elements of the tensor's dtype) */
+static inline cl_ulong db_eoff(db_tensor t) { return (cl_ulong)(t.offset / (t.dtype == DB_U8 ? 1 : 4)); }
 static inline int db_is_null(db_tensor t) { return t.mem == NULL; }
 static const db_tensor DB_NULL = {0};
 /* A view of n elements starting `elem_offset` elements into t, with a new shape. */
 db_tensor db_view(db_tensor t, size_t elem_offset, int ndim, const int *shape);
-/* Fail with a clear message naming op and argument unless t has exactly n elements. */
+/* Fail with a clear message naming op and argument unless t has exactly n
+ * elements of 4 bytes (float32 or int32: a DB_U8 tensor fails, naming it). */
 void db_check_numel(db_tensor t, size_t n, const char *op, const char *arg);
+/* The same for a byte tensor: fails unless t is DB_U8 with exactly n elements. */
+void db_check_numel_u8(db_tensor t, size_t n, const char *op, const char *arg);
 
 /* Arenas own device allocations and free them as a unit. The runtime counts
- * live and peak device bytes over all arenas. */
+ * live and peak device bytes over all arenas; every device buffer the runtime
+ * makes is an arena's (the ops' scratch too: db_workspace), so the counters
+ * and the memory limit below see all of them. */
 db_arena *db_arena_new(db_ctx *ctx, const char *name);
 void db_arena_free(db_arena *a);
 size_t db_arena_bytes(const db_arena *a);
@@ -180,13 +190,28 @@ void db_reset_peak(void);
  * is not the caller's, e.g. the GEMM tuner's operands. */
 void db_restore_peak(size_t peak);
 
+/* The device-memory limit: db_alloc fails, with the out-of-device-memory
+ * message naming the limit, when live bytes would exceed `bytes`, as if the
+ * device had only that much memory (docs/memory.md). 0: no limit (the
+ * default; the device's own allocation failures still apply). db_init sets
+ * it from DBLOCKS_MEM_LIMIT when that is set; `--mem-limit` of the training
+ * commands sets it after db_init, so it wins. It limits new allocations only:
+ * buffers already live stay. */
+void db_set_mem_limit(size_t bytes);
+size_t db_mem_limit(void); /* the limit in bytes; 0: none */
+/* Parses a size: plain bytes ("1048576") or a decimal number with a binary
+ * suffix K, M, G, KiB, MiB, GiB (1024-based; "512M", "1.5G", "64KiB"), any
+ * case, no spaces. Returns 1 and sets *bytes for a size of at least 1 byte
+ * that fits in size_t, else 0 (empty, junk, negative, zero, NaN, too large). */
+int db_parse_size(const char *s, size_t *bytes);
+
 void db_upload(db_ctx *ctx, db_tensor t, const void *host);   /* blocking */
 /* Non-blocking: host must stay untouched until a later blocking call on the
  * queue (a download or db_finish) has returned. */
 void db_upload_async(db_ctx *ctx, db_tensor t, const void *host);
 void db_download(db_ctx *ctx, db_tensor t, void *host);       /* blocking */
-void db_zero(db_ctx *ctx, db_tensor t);
-void db_fill(db_ctx *ctx, db_tensor t, float v);
+void db_zero(db_ctx *ctx, db_tensor t);                        /* any dtype: all bits 0 */
+void db_fill(db_ctx *ctx, db_tensor t, float v);               /* float32/int32 bit pattern of v; DB_U8: a clear error */
 void db_copy(db_ctx *ctx, db_tensor dst, db_tensor src);
 
 /* ---------------------------------------------------------------- launching */

@@ -69,6 +69,22 @@ db_device_info db_select_device(const char *spec) {
   db_device_info *list = db_list_devices(&n);
   if (n == 0) db_fail("no OpenCL device found: install an OpenCL driver (e.g. `make deps` installs PoCL) and check `clinfo -l`");
   db_device_info pick;
+  if (spec && !strncmp(spec, "auto", 4)) { /* "auto" or "auto:K": the K-th GPU (modulo their count), else a CPU */
+    int k = 0, ngpu = 0;
+    char tail = 0;
+    if (spec[4] && (sscanf(spec + 4, ":%d%c", &k, &tail) != 1 || k < 0)) {
+      free(list);
+      db_fail("bad device '%s': expected auto or auto:K (K >= 0, the node-local rank)", spec);
+    }
+    for (int i = 0; i < n; i++) ngpu += (list[i].type & CL_DEVICE_TYPE_GPU) != 0;
+    pick = list[0];
+    for (int i = 0, g = 0; i < n; i++) {
+      int gpu = (list[i].type & CL_DEVICE_TYPE_GPU) != 0;
+      if (ngpu ? gpu && g++ == k % ngpu : (list[i].type & CL_DEVICE_TYPE_CPU) != 0) { pick = list[i]; break; }
+    }
+    free(list);
+    return pick;
+  }
   if (spec && *spec) {
     int p = -1, d = -1;
     char tail = 0;

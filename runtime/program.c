@@ -216,11 +216,12 @@ void db_build_all(db_ctx *ctx) {
 }
 
 /* ---- workspaces: device scratch owned by the runtime for ops that need
- * temporary space (GEMM's transposed operand, CLBlast's temp buffer). They
- * live in an arena so the live/peak byte counters see them, grow on demand
- * (never shrink) and are freed by db_programs_release. One table entry per
- * context; a process normally has one. */
-#define DB_WORKSPACES 4
+ * temporary space (GEMM's transposed operand, CLBlast's temp buffer, the
+ * reductions' partials). They live in an arena so the live/peak byte counters
+ * and the memory limit (db_set_mem_limit) see them, grow on demand (never
+ * shrink) and are freed by db_programs_release. One table entry per context;
+ * a process normally has one. */
+#define DB_WORKSPACES 5
 static struct { db_ctx *ctx; db_arena *arena[DB_WORKSPACES]; db_tensor t[DB_WORKSPACES]; size_t n[DB_WORKSPACES]; }
     workspaces[8];
 
@@ -233,6 +234,8 @@ db_tensor db_workspace(db_ctx *ctx, int which, size_t n) {
   if (n == 0) n = 1;
   if (workspaces[e].n[which] < n) {
     if (workspaces[e].arena[which]) db_arena_free(workspaces[e].arena[which]);
+    workspaces[e].t[which] = DB_NULL; /* until the new one exists: an allocation that fails (the memory */
+    workspaces[e].n[which] = 0;       /* limit, a trapped db_fail) must not leave the freed buffer behind */
     workspaces[e].arena[which] = db_arena_new(ctx, "workspace");
     int shape[1] = {(int)n};
     if (n > 0x7fffffff) db_fail("db_workspace: %zu elements is too large", n);

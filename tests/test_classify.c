@@ -84,7 +84,8 @@ static void test_block_fd(size_t wg) {
 /* ---------------------------------------------------------------- a tiny task */
 enum { IMG = 8, NCLS = 3, STEPS = 200 };
 
-/* An easy labelled set: class k lights rows 2k..2k+1 of a dark 8x8 image, plus noise. */
+/* An easy labelled set: class k lights rows 2k..2k+1 of a dark 8x8 image, plus
+ * noise; put on the byte grid (idx_pixels_from_images), as the task keeps bytes. */
 static idx_dataset easy_dataset(int n, uint64_t seed) {
   idx_dataset d = {0};
   d.n = n;
@@ -98,6 +99,7 @@ static idx_dataset easy_dataset(int n, uint64_t seed) {
     d.labels[i] = (uint8_t)k;
     for (int p = 0; p < IMG * IMG; p++) d.images[(size_t)i * IMG * IMG + p] += (p / IMG) / 2 == k ? 0.7f : -0.7f;
   }
+  idx_pixels_from_images(&d);
   return d;
 }
 

@@ -13,7 +13,7 @@ extern const char *th_filter;
   X(runtime) X(rng) X(gemm) X(linear) X(layernorm) X(rmsnorm) X(modulate) X(gated_residual) X(activations) \
   X(bias_gelu) \
   X(layernorm_modulate) \
-  X(rope) X(swiglu) X(attention) X(losses) X(embedding) X(patchify) X(window_patches) X(glue_ops) X(reduce) X(adamw) X(params) X(dit_layer) X(dit) X(edm) X(run_config) X(data) X(formats) X(train) X(classifier) X(class_table) X(classify) X(text) X(lm_noise) X(text_metrics) X(judge) X(lm) X(cli)
+  X(rope) X(swiglu) X(attention) X(losses) X(embedding) X(patchify) X(window_patches) X(gather_bytes) X(glue_ops) X(reduce) X(adamw) X(params) X(dit_layer) X(dit) X(edm) X(run_config) X(data) X(formats) X(train) X(memory) X(classifier) X(class_table) X(classify) X(text) X(lm_noise) X(text_metrics) X(judge) X(lm) X(cli) X(parallel)
 /* weak: a suite whose file is missing is reported as a failure, not a link error */
 #define DECLARE(s) void tests_##s(void) __attribute__((weak));
 TEST_SUITES(DECLARE)
@@ -25,7 +25,7 @@ int main(int argc, char **argv) {
   double t0 = db_now();
   th_ctx = db_init(NULL);
   th_oclgrind = strstr(th_ctx->dev.platform_name, "Oclgrind") != NULL;
-  /* On Oclgrind: the runtime's four workspaces (ops' device scratch, written
+  /* On Oclgrind: the runtime's five workspaces (ops' device scratch, written
    * only by kernels) made first, at the most the small shapes ask for, so no
    * op re-creates one larger mid-run: a buffer made in a released one's slot
    * keeps its shadow state in Oclgrind 21.10's --uninitialized checker, and
@@ -34,12 +34,12 @@ int main(int argc, char **argv) {
    * all-uninitialized shadow. Sizes measured at DBLOCKS_TEST_SMALL=1: slot 0
    * (GEMM's transposed B, attention's transposed heads) 19968 floats, 1
    * (CLBlast's temp, unused there) 0, 2 (split-K partials) 189, 3 (column-sum
-   * partials) 60. Not more: every kernel launch under Oclgrind costs time in
+   * partials) 60, 4 (reduce_sum's partials) always 256. Not more: every kernel launch under Oclgrind costs time in
    * proportion to all live device memory (1M floats per slot made the adamw
    * suite 10x slower). */
   if (th_oclgrind) {
-    static const size_t ws[4] = {32768, 4096, 4096, 4096};
-    for (int w = 0; w < 4; w++) db_workspace(th_ctx, w, ws[w]);
+    static const size_t ws[5] = {32768, 4096, 4096, 4096, 256};
+    for (int w = 0; w < 5; w++) db_workspace(th_ctx, w, ws[w]);
   }
   printf("device: %s (%s, %s)\n", th_ctx->dev.name, th_ctx->dev.platform_name, th_ctx->dev.driver);
   if (th_ctx->row_wg_forced) printf("row-reduction work-group size forced to %zu (DBLOCKS_ROW_WG)\n", th_ctx->row_wg);

@@ -5,6 +5,7 @@
  * backprop baseline trained by the same code. */
 #include "../models/classify_task.h"
 #include "../models/image_task.h"
+#include "dist.h"
 #include "run_opts.h"
 #include <stdio.h>
 #include <string.h>
@@ -27,8 +28,10 @@ static int task_of_argv(int argc, char **argv) {
 int cmd_train(int argc, char **argv) {
   run_opts r;
   run_opts_init(&r);
+  const char *mem_limit_arg = NULL;
   const char *device = NULL, *out = "runs/default", *data = NULL, *task_arg = NULL;
   int block = -1, resume = 0, ckpt_every = 1000, log_every = 10, quiet = 0, equal_steps = 0, eval_seed = 0;
+  int replicas = 1, gather = 0;
   int task = task_of_argv(argc, argv);
   cli_opt opts[RUN_OPTS_MAX + 16];
   int n = run_opts_table(&r, opts, task);
@@ -42,8 +45,12 @@ int cmd_train(int argc, char **argv) {
   opts[n++] = (cli_opt){"equal-steps", OPT_FLAG, &equal_steps,
                         "--steps is the total over all blocks (each gets steps/B) instead of per block"};
   opts[n++] = (cli_opt){"quiet", OPT_FLAG, &quiet, "no progress line"};
+  cli_opt dist_opts[] = {DIST_TRAIN_OPTS(replicas, gather)};
+  opts[n++] = dist_opts[0];
+  opts[n++] = dist_opts[1];
   if (task == TASK_CLASSIFY)
     opts[n++] = (cli_opt){"eval-seed", OPT_INT, &eval_seed, "seed of the initial label noise of the final test (default 0)"};
+  opts[n++] = run_opts_mem_limit_opt(&mem_limit_arg);
   opts[n++] = (cli_opt){"device", OPT_STR, &device, "P:D device"};
   cli_parse("train",
             "dblocks train [options]\n"
@@ -75,10 +82,29 @@ int cmd_train(int argc, char **argv) {
   o.resume = resume;
   o.ckpt_every = ckpt_every;
   o.log_every = log_every;
-  o.progress = !quiet;
+  int talk = dist_rank() == 0;
+  char local_out[1100];
+  dist_train_setup(&o, "train", out, replicas, gather, quiet, local_out, sizeof local_out);
+  char devbuf[32];
+  device = dist_device(device, devbuf, sizeof devbuf);
+  size_t mem_limit = run_opts_mem_limit_parse(mem_limit_arg, "train");
   db_ctx *ctx = db_init(device);
+  if (mem_limit) db_set_mem_limit(mem_limit);
   const run_config *rc = &o.rc;
+  if (!talk) {
+    if (!quiet) fprintf(stderr, "  rank %d of %d on %s\n", dist_rank(), dist_size(), ctx->dev.name);
+    size_t dataset_bytes;
+    double t0 = db_now();
+    train_result res = task == TASK_CLASSIFY ? classify_train(ctx, &o, data, &dataset_bytes)
+                                             : image_train(ctx, &o, data, &dataset_bytes);
+    dist_join(o.comm, &res, rc, out, local_out, gather, db_now() - t0);
+    db_shutdown(ctx);
+    return 0;
+  }
   printf("dblocks train (%s) on %s\n", task_name(task), ctx->dev.name);
+  if (dist_active())
+    printf("  %d processes (mpirun): %d block group(s) of %d replica(s), rank 0 on %s%s\n", dist_size(),
+           dist_size() / replicas, replicas, ctx->dev.name, gather ? "; block files gathered over MPI" : "");
   if (task == TASK_CLASSIFY) {
     int w = rc->cls.window ? rc->cls.window : rc->model.patch;
     printf("  tokens: the noisy label, then one per %d x %d patch", rc->model.patch, rc->model.patch);
@@ -91,10 +117,16 @@ int cmd_train(int argc, char **argv) {
          partition_name(rc->partition), rc->gamma, schedule_name(rc->schedule));
   printf("  batch %d, %d steps per block, AdamW lr %g, seed %llu -> %s\n", rc->batch, rc->steps, rc->lr,
          (unsigned long long)rc->seed, out);
+  if (db_mem_limit()) printf("  device memory limited to %.1f MiB (--mem-limit / DBLOCKS_MEM_LIMIT)\n", db_mem_limit() / 1048576.0);
   fflush(stdout);
   size_t dataset_bytes;
+  double t0 = db_now();
   train_result res = task == TASK_CLASSIFY ? classify_train(ctx, &o, data, &dataset_bytes)
                                            : image_train(ctx, &o, data, &dataset_bytes);
+  dist_join(o.comm, &res, rc, out, local_out, gather, db_now() - t0);
+  if (o.comm && o.comm->replicas > 1)
+    printf("replicas: %.2f s of %.1f s in the gradient allreduce (device -> host -> MPI -> device)\n", res.comm_seconds,
+           res.seconds);
   printf("done: %ld steps in %.1f s, loss %.4f -> %.4f, peak device memory %.1f MiB (%.1f MiB of it the resident "
          "dataset)\n", res.steps_run, res.seconds, res.first_loss, res.last_loss, res.peak_bytes / 1048576.0,
          dataset_bytes / 1048576.0);

@@ -1,6 +1,7 @@
 /* dblocks command line: `dblocks <command> [options]`. */
 #include "../runtime/db.h"
 #include "cli.h"
+#include "dist.h"
 #include <stdio.h>
 #include <string.h>
 
@@ -41,12 +42,17 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
+  dist_init(&argc, &argv); /* only under mpirun */
   if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
     usage(argc < 2 ? stderr : stdout);
     return argc < 2 ? 2 : 0;
   }
   for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
-    if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
+    if (!strcmp(argv[1], commands[i].name)) {
+      int rc = commands[i].fn(argc - 1, argv + 1);
+      dist_finalize();
+      return rc;
+    }
   fprintf(stderr, "dblocks: error: unknown command '%s'\n\n", argv[1]);
   usage(stderr);
   return 2;

@@ -39,3 +39,18 @@ void run_opts_apply(const run_opts *r, run_config *rc, const char *cmd) {
   for (int i = 0; i < run_field_count; i++)
     if (r->text[i]) run_field_set(rc, &run_fields[i], run_field_parse(&run_fields[i], r->text[i], cmd));
 }
+
+cli_opt run_opts_mem_limit_opt(const char **text) {
+  return (cli_opt){"mem-limit", OPT_STR, text,
+                   "cap the device memory as if the device had only SIZE (bytes, or with K, M, G, KiB, MiB, GiB: "
+                   "512M, 1.5G); overrides DBLOCKS_MEM_LIMIT; not part of the run (default: the device's own)"};
+}
+
+size_t run_opts_mem_limit_parse(const char *text, const char *cmd) {
+  if (!text) return 0;
+  size_t bytes;
+  if (!db_parse_size(text, &bytes))
+    db_fail("%s: --mem-limit %s: want a size in bytes, optionally with a suffix K, M, G, KiB, MiB or GiB "
+            "(e.g. 512M, 1.5G)", cmd, text);
+  return bytes;
+}

@@ -17,4 +17,15 @@ void run_opts_init(run_opts *r);                 /* nothing given */
 int run_opts_table(run_opts *r, cli_opt *opts, int task);
 /* rc (defaults or a manifest) overridden by what the user gave; `cmd` names the command in errors. */
 void run_opts_apply(const run_opts *r, run_config *rc, const char *cmd);
+
+/* --mem-limit SIZE of the training commands: a cap on the device memory the
+ * runtime allocates (db_set_mem_limit, docs/memory.md). Not a run field: it
+ * describes the device, not the run, so it is never written to a manifest
+ * and a resumed run may use another. The option's table entry, storing the
+ * text in *text: */
+cli_opt run_opts_mem_limit_opt(const char **text);
+/* The size in bytes of the option's text (NULL: 0, no option); a malformed
+ * size is a clear error naming `cmd` and the option. Call before db_init; pass
+ * the result to db_set_mem_limit after db_init, so it wins over DBLOCKS_MEM_LIMIT. */
+size_t run_opts_mem_limit_parse(const char *text, const char *cmd);
 #endif
