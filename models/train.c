@@ -62,7 +62,7 @@ static void log_line(trainer *t, int b, double loss, double sps, double now) {
   if (!t->first_logged) { t->res.first_loss = loss; t->first_logged = 1; }
   t->res.last_loss = loss;
   t->res.block_loss[b] = loss;
-  if (t->log) {
+  if (t->log && train_comm_replica(t->o.comm) == 0) { /* replicas log the same lines: the first one writes them */
     fprintf(t->log, "{\"block\": %d, \"step\": %d, \"loss\": %.6g, \"sigma_mean\": %.6g, \"sigma_min\": %.6g, "
                     "\"sigma_max\": %.6g, \"samples_per_s\": %.1f, \"peak_mib\": %.1f, \"time_s\": %.2f}\n",
             b, bs->steps_done, loss, bs->sig.sum / (double)bs->sig.n, bs->sig.min, bs->sig.max, sps,

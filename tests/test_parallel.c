@@ -115,7 +115,29 @@ void tests_parallel(void) {
            "largest relative parameter difference %.3e", d);
   printf("        R = 2 vs R = 1 after 6 AdamW steps: largest relative parameter difference %.2e\n", d);
 
+  /* the other tasks: the language model and the classifier (rank 0 evaluates once every block is in) */
+  const char *lm = "lm-train --blocks 2 --layers 2 --width 32 --heads 2 --context 16 --embed-dim 16 --batch 8 --steps 4 "
+                   "--log-every 2 --quiet";
+  snprintf(args, sizeof args, "%s --out %s", lm, th_tpath("lmseq"));
+  th_cli_expect_as("parallel: the sequential language-model reference", args, 0, "done:", NULL);
+  snprintf(args, sizeof args, "%s --out %s", lm, th_tpath("lmmpi"));
+  rc = run_mpi(2, args, out, sizeof out);
+  th_check(rc == 0 && same_blocks(th_tpath("lmseq"), th_tpath("lmmpi"), 2),
+           "parallel: mpirun -np 2 lm-train: byte-identical blocks", "rc %d, output:\n%s", rc, out);
+  const char *cls = "train --task classify --width 16 --heads 2 --layers 2 --blocks 2 --batch 8 --steps 4 --quiet";
+  snprintf(args, sizeof args, "%s --out %s", cls, th_tpath("clsseq"));
+  th_cli_expect_as("parallel: the sequential classifier reference", args, 0, "test accuracy", NULL);
+  snprintf(args, sizeof args, "%s --out %s", cls, th_tpath("clsmpi"));
+  rc = run_mpi(2, args, out, sizeof out);
+  th_check(rc == 0 && strstr(out, "test accuracy") && same_blocks(th_tpath("clsseq"), th_tpath("clsmpi"), 2),
+           "parallel: mpirun -np 2 train --task classify: byte-identical blocks, then rank 0's test accuracy",
+           "rc %d, output:\n%s", rc, out);
+
   /* failures end the job with the failing rank's message and no block file */
+  snprintf(args, sizeof args, TINY " --layers 2 --blocks 2 --device 9:9 --out %s", th_tpath("bad4"));
+  rc = run_mpi(2, args, out, sizeof out);
+  th_check(rc != 0 && strstr(out, "of 2: no device 9:9"), "parallel: a device error fails the job with the rank's message",
+           "rc %d, output:\n%s", rc, out);
   snprintf(args, sizeof args, TINY " --layers 3 --blocks 3 --replicas 2 --out %s", th_tpath("bad1"));
   rc = run_mpi(3, args, out, sizeof out);
   th_check(rc != 0 && strstr(out, "rank 0 of 3: --replicas 2 must divide the 3 processes"),
