@@ -56,14 +56,17 @@ static void cap_in_alloc(void) {
            db_live_bytes(), db_mem_limit());
   TH_EXPECT_ERROR("memory: the runtime's workspaces are held to the cap too", "arena workspace wanted",
                   { db_workspace(th_ctx, 2, (size_t)64 << 20); });
+  /* the refused grow dropped the slot's old buffer, if an earlier suite had made one: fill up to the cap again */
+  if (db_live_bytes() < db_mem_limit()) db_alloc(a, DB_U8, 1, (int[]){(int)(db_mem_limit() - db_live_bytes())});
   TH_EXPECT_ERROR("memory: one byte past the cap fails", "memory limit",
                   { db_alloc(a, DB_U8, 1, (int[]){1}); });
   db_arena_free(a);
   db_set_mem_limit(0);
+  size_t live1 = db_live_bytes();
   db_arena *b = db_arena_new(th_ctx, "uncapped");
   db_new(b, 1, 2 * 1024 * 1024, 0, 0, 0);
-  th_check(db_live_bytes() == live0 + 8 * 1048576, "memory: db_set_mem_limit(0) removes the cap", "live +%zu",
-           db_live_bytes() - live0);
+  th_check(db_live_bytes() == live1 + 8 * 1048576, "memory: db_set_mem_limit(0) removes the cap", "live +%zu",
+           db_live_bytes() - live1);
   db_arena_free(b);
   db_set_mem_limit(prev);
 }
