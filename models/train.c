@@ -157,18 +157,26 @@ void trainer_block_begin(trainer *t, int block) {
 /* Replicas: the group's gradients summed into every replica's, through the
  * host (device -> host -> MPI -> device); each replica weighted its samples by
  * 1/batch, so the sum is the whole batch's mean gradient. A host wait per step:
- * the price of data parallelism without device-to-device transfers. */
+ * the price of data parallelism without device-to-device transfers. Timed
+ * apart from the step's own compute (the wait for the queue): the transfers
+ * and the allreduce, which includes waiting for the slowest replica. */
 static void allreduce_gradients(trainer *t, param_set *ps) {
-  double t0 = db_now();
   if (t->grad_host_n < ps->total) {
     free(t->grad_host);
     t->grad_host = db_malloc(ps->total * sizeof *t->grad_host);
     t->grad_host_n = ps->total;
   }
+  db_finish(t->ctx); /* the forward and backward: compute, not communication */
+  double t0 = db_now();
   db_download(t->ctx, ps->flat_g, t->grad_host);
+  double t1 = db_now();
   t->o.comm->allreduce_group(t->o.comm, t->grad_host, ps->total);
+  double t2 = db_now();
   db_upload(t->ctx, ps->flat_g, t->grad_host);
-  t->res.comm_seconds += db_now() - t0;
+  double t3 = db_now();
+  t->res.comm_seconds += t3 - t0;
+  t->res.comm_mpi_seconds += t2 - t1;
+  t->res.comm_bytes += 2.0 * (double)ps->total * sizeof(float);
 }
 
 void trainer_step(trainer *t, int block) {
@@ -389,6 +397,8 @@ train_result train_run(db_ctx *ctx, const train_opts *o, train_task *task) {
   res.peak_bytes = db_peak_bytes();
   res.steps_run = t->steps_run;
   res.comm_seconds = t->res.comm_seconds;
+  res.comm_mpi_seconds = t->res.comm_mpi_seconds;
+  res.comm_bytes = t->res.comm_bytes;
   fclose(t->log);
   t->log = NULL;
   trainer_destroy(t);

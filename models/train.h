@@ -101,7 +101,9 @@ typedef struct {
   int trained[DB_MAX_BLOCKS];
   double block_seconds[DB_MAX_BLOCKS], block_loss[DB_MAX_BLOCKS]; /* wall time; mean loss of its last log interval */
   size_t block_peak[DB_MAX_BLOCKS];                               /* device peak while it was on the device */
-  double comm_seconds;          /* replicas: time in the gradient allreduce (device -> host -> MPI -> device) */
+  double comm_seconds;          /* replicas: gradient download + allreduce + upload, after the step's compute */
+  double comm_mpi_seconds;      /* of which in MPI_Allreduce (including waiting for the slowest replica) */
+  double comm_bytes;            /* bytes moved between device and host for it */
 } train_result;
 
 /* Trains the blocks o->only_block (or all, by o->rc.schedule) of `task`. */

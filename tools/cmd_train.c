@@ -125,8 +125,10 @@ int cmd_train(int argc, char **argv) {
                                            : image_train(ctx, &o, data, &dataset_bytes);
   dist_join(o.comm, &res, rc, out, local_out, gather, db_now() - t0);
   if (o.comm && o.comm->replicas > 1)
-    printf("replicas: %.2f s of %.1f s in the gradient allreduce (device -> host -> MPI -> device)\n", res.comm_seconds,
-           res.seconds);
+    printf("replicas: gradient allreduce %.2f s of %.1f s (%.2f ms/step: download + MPI %.2f ms + upload of %.1f MiB)\n",
+           res.comm_seconds, res.seconds, 1e3 * res.comm_seconds / (res.steps_run ? res.steps_run : 1),
+           1e3 * res.comm_mpi_seconds / (res.steps_run ? res.steps_run : 1),
+           res.comm_bytes / 2 / (res.steps_run ? res.steps_run : 1) / 1048576.0);
   printf("done: %ld steps in %.1f s, loss %.4f -> %.4f, peak device memory %.1f MiB (%.1f MiB of it the resident "
          "dataset)\n", res.steps_run, res.seconds, res.first_loss, res.last_loss, res.peak_bytes / 1048576.0,
          dataset_bytes / 1048576.0);
