@@ -53,11 +53,18 @@ MPI_CFLAGS = $(shell mpicc -showme:compile 2>/dev/null)
 MPI_LIBS   = $(shell mpicc -showme:link 2>/dev/null)
 $(BUILD)/obj/tools/dist.o: CFLAGS += $(MPI_CFLAGS)
 
-$(BUILD)/dblocks: $(CLI_OBJ) $(BUILD)/libdblocks.a
-	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libdblocks.a $(LDLIBS) $(MPI_LIBS)
+# cairo (the figures of `dblocks report`: tools/plot.c, tools/cmd_report.c, tools/report_traces.c).
+# Recursive (=): read after tools/deps.sh has installed libcairo2-dev.
+CAIRO_CFLAGS = $(shell pkg-config --cflags cairo 2>/dev/null)
+CAIRO_LIBS   = $(shell pkg-config --libs cairo 2>/dev/null)
+$(BUILD)/obj/tools/plot.o $(BUILD)/obj/tools/cmd_report.o $(BUILD)/obj/tools/report_traces.o: CFLAGS += $(CAIRO_CFLAGS)
 
-$(BUILD)/dblocks_tests: $(TEST_OBJ) $(BUILD)/libdblocks.a
-	$(CC) $(CFLAGS) -o $@ $(TEST_OBJ) $(BUILD)/libdblocks.a $(LDLIBS)
+$(BUILD)/dblocks: $(CLI_OBJ) $(BUILD)/libdblocks.a
+	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libdblocks.a $(LDLIBS) $(MPI_LIBS) $(CAIRO_LIBS)
+
+# the tests link the chart layer too (tests/test_report.c draws with it)
+$(BUILD)/dblocks_tests: $(TEST_OBJ) $(BUILD)/obj/tools/plot.o $(BUILD)/libdblocks.a
+	$(CC) $(CFLAGS) -o $@ $(TEST_OBJ) $(BUILD)/obj/tools/plot.o $(BUILD)/libdblocks.a $(LDLIBS) $(CAIRO_LIBS)
 
 test: all
 	$(RUN_ENV) DBLOCKS_BIN=$(CURDIR)/$(BUILD)/dblocks ./$(BUILD)/dblocks_tests

@@ -104,6 +104,11 @@ static int cache_window(db_ctx *ctx, lm_model *m, lm_decoder *dec, db_tensor tok
 
 double lm_generate(db_ctx *ctx, lm_model *m, const unsigned char *prompts, int R, int P, int n_tokens,
                    lm_sample_opts o, unsigned char *out, lm_token_fn fn, void *user) {
+  return lm_generate_traced(ctx, m, prompts, R, P, n_tokens, o, out, fn, NULL, user);
+}
+
+double lm_generate_traced(db_ctx *ctx, lm_model *m, const unsigned char *prompts, int R, int P, int n_tokens,
+                          lm_sample_opts o, unsigned char *out, lm_token_fn fn, lm_step_fn step_fn, void *user) {
   const run_config *rc = &m->rc;
   /* The caches hold the model's context T: positions past T-1 were never trained. When a
    * sequence reaches T, the window slides: the last T/2 bytes are cached again at positions
@@ -147,6 +152,10 @@ double lm_generate(db_ctx *ctx, lm_model *m, const unsigned char *prompts, int R
     for (int j = 0; j < M; j++) {
       lm_block *blk = &m->blocks[owner[j]];
       lm_decode_noisy(ctx, blk, &dec[owner[j]], z, COEF(j, 0), COEF(j, 1), pos);
+      if (step_fn) {
+        db_download(ctx, dec[owner[j]].logits, logits);
+        step_fn(user, k, j, sig[j], owner[j], logits, R);
+      }
       if (j == M - 1) break;
       /* D = softmax(logits) E, then the Euler step z <- a z + b D */
       crossentropy_forward(ctx, losses, probs, dec[owner[j]].logits, none, R, V);

@@ -45,4 +45,15 @@ typedef void (*lm_token_fn)(void *user, int k, const unsigned char *tokens, int 
  * (out[r*n_tokens + k]). Returns the seconds spent generating (after the prompts). */
 double lm_generate(db_ctx *ctx, lm_model *m, const unsigned char *prompts, int R, int P, int n_tokens,
                    lm_sample_opts o, unsigned char *out, lm_token_fn fn, void *user);
+
+/* A look inside the denoising of one token (dblocks report's generation
+ * trace): called at every step j (0..M-1) of token k, after the block that
+ * owns σ_j has run, with a host copy (R x LM_VOCAB, valid during the call) of
+ * that step's logits: softmax(logits) is the denoised byte distribution whose
+ * mean embedding is D(z) (the last step's logits choose the token). */
+typedef void (*lm_step_fn)(void *user, int k, int step, double sigma, int block, const float *logits, int R);
+/* lm_generate with both hooks (either may be NULL) sharing `user`; the bytes
+ * generated are those of lm_generate (the hooks only read). */
+double lm_generate_traced(db_ctx *ctx, lm_model *m, const unsigned char *prompts, int R, int P, int n_tokens,
+                          lm_sample_opts o, unsigned char *out, lm_token_fn fn, lm_step_fn step_fn, void *user);
 #endif

@@ -41,8 +41,22 @@ static void denoise(db_ctx *ctx, dit_block *b, dit_acts *a, db_tensor zdev, db_t
 
 void sample_images(db_ctx *ctx, dit_block *blocks, const run_config *rc, const int *labels, int n, sampler_opts o,
                    float *out) {
+  sample_images_traced(ctx, blocks, rc, labels, n, o, NULL, 0, NULL, NULL, out);
+}
+
+void sample_images_traced(db_ctx *ctx, dit_block *blocks, const run_config *rc, const int *labels, int n,
+                          sampler_opts o, const double *sigmas, int steps, sampler_step_fn fn, void *user,
+                          float *out) {
   if (n < 1) db_fail("sample: need at least one sample, got %d", n);
-  if (o.steps < 2) db_fail("sample: --steps %d: need at least 2", o.steps);
+  if (!sigmas && o.steps < 2) db_fail("sample: --steps %d: need at least 2", o.steps);
+  if (sigmas) {
+    if (steps < 1) db_fail("sample: a noise grid of %d steps: need at least 1", steps);
+    for (int j = 0; j <= steps; j++)
+      if (!(sigmas[j] >= 0) || (j < steps && !(sigmas[j] > 0 && sigmas[j + 1] < sigmas[j])))
+        db_fail("sample: noise grid: sigma[%d] = %g must be positive and above sigma[%d] = %g (the last may be 0)", j,
+                sigmas[j], j + 1, j < steps ? sigmas[j + 1] : 0.0);
+    o.steps = steps;
+  }
   if (o.chunk < 1) o.chunk = 256;
   for (int i = 0; i < n; i++)
     if (labels[i] < 0 || labels[i] > rc->model.n_classes)
@@ -50,7 +64,8 @@ void sample_images(db_ctx *ctx, dit_block *blocks, const run_config *rc, const i
   int guided = o.guidance != 1.0;
   size_t img = (size_t)rc->model.in_ch * rc->model.img_h * rc->model.img_w;
   double *sig = db_malloc(((size_t)o.steps + 1) * sizeof *sig);
-  edm_sigma_schedule(rc->edm, o.steps, o.rho, sig);
+  if (sigmas) memcpy(sig, sigmas, ((size_t)o.steps + 1) * sizeof *sig);
+  else edm_sigma_schedule(rc->edm, o.steps, o.rho, sig);
   db_arena *ar = db_arena_new(ctx, "sampler");
   int maxb = (o.chunk < n ? o.chunk : n) * (guided ? 2 : 1);
   db_tensor zdev = db_new(ar, 1, (int)(maxb * img), 0, 0, 0), coef = db_new(ar, 1, 4 * maxb, 0, 0, 0);
@@ -73,6 +88,7 @@ void sample_images(db_ctx *ctx, dit_block *blocks, const run_config *rc, const i
       double s0 = sig[j], s1 = sig[j + 1];
       int bi = edm_block_of_sigma(rc->bounds, rc->blocks, s0);
       denoise(ctx, &blocks[bi], &a, zdev, ldev, coef, rc, z, labels + start, m, s0, o.guidance, D);
+      if (fn) fn(user, start, m, j, s0, bi, z, D);
       size_t cnt = (size_t)m * img;
       if (!o.heun || s1 == 0) { /* Euler: z += (σ1 - σ0) (z - D)/σ0 */
         for (size_t k = 0; k < cnt; k++) z[k] = (float)(z[k] + (s1 - s0) * (z[k] - D[k]) / s0);
@@ -86,6 +102,7 @@ void sample_images(db_ctx *ctx, dit_block *blocks, const run_config *rc, const i
         z[k] = (float)(z[k] + (s1 - s0) * 0.5 * (d0 + d1));
       }
     }
+    if (fn) fn(user, start, m, o.steps, sig[o.steps], -1, z, NULL);
     memcpy(out + (size_t)start * img, z, (size_t)m * img * sizeof *z);
   }
   if (a.arena) dit_acts_free(&a);

@@ -13,7 +13,7 @@ extern const char *th_filter;
   X(runtime) X(rng) X(gemm) X(linear) X(layernorm) X(rmsnorm) X(modulate) X(gated_residual) X(activations) \
   X(bias_gelu) \
   X(layernorm_modulate) \
-  X(rope) X(swiglu) X(attention) X(losses) X(embedding) X(patchify) X(window_patches) X(gather_bytes) X(glue_ops) X(reduce) X(adamw) X(params) X(dit_layer) X(dit) X(edm) X(run_config) X(data) X(formats) X(train) X(memory) X(classifier) X(class_table) X(classify) X(text) X(lm_noise) X(text_metrics) X(judge) X(lm) X(cli) X(parallel)
+  X(rope) X(swiglu) X(attention) X(losses) X(embedding) X(patchify) X(window_patches) X(gather_bytes) X(glue_ops) X(reduce) X(adamw) X(params) X(dit_layer) X(dit) X(edm) X(run_config) X(data) X(formats) X(train) X(memory) X(classifier) X(class_table) X(classify) X(text) X(lm_noise) X(text_metrics) X(judge) X(lm) X(cli) X(traces) X(parallel) X(report)
 /* weak: a suite whose file is missing is reported as a failure, not a link error */
 #define DECLARE(s) void tests_##s(void) __attribute__((weak));
 TEST_SUITES(DECLARE)

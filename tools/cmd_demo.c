@@ -1,6 +1,7 @@
 /* `dblocks demo` (what `make demo` runs): trains a small B = 3 DiffusionBlocks
  * DiT on Fashion-MNIST, samples a grid, and evaluates it: a few minutes on a
- * 2-core CPU through PoCL. Re-running continues or reuses the trained blocks. */
+ * 2-core CPU through PoCL, then writes the run's report (RUN/report/index.html).
+ * Re-running continues or reuses the trained blocks. */
 #include "../models/classifier.h"
 #include "../models/image_task.h"
 #include "cli.h"
@@ -9,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+
+int cmd_report(int argc, char **argv); /* tools/cmd_report.c */
 
 int cmd_demo(int argc, char **argv) {
   const char *device = NULL, *out = "build/demo", *data = NULL;
@@ -75,10 +78,17 @@ int cmd_demo(int argc, char **argv) {
   char mpath[1100];
   snprintf(mpath, sizeof mpath, "%s/metrics.json", out);
   eval_write_json(mpath, &r, db_now() - t0);
-  printf("done in %.0f s\n  samples grid: %s/samples.png\n  metrics:      %s\n", db_now() - t0, out, mpath);
   free(images);
   free(labels);
   clf_free(clf);
   db_shutdown(ctx);
+  printf("4. report: figures of the run and one HTML page (docs/report.md)\n");
+  fflush(stdout);
+  char run_arg[1100];
+  snprintf(run_arg, sizeof run_arg, "%s", out);
+  char *rargv[] = {"report", "--run", run_arg, NULL};
+  cmd_report(3, rargv);
+  printf("done in %.0f s\n  samples grid: %s/samples.png\n  metrics:      %s\n  report:       %s/report/index.html\n",
+         db_now() - t0, out, mpath, out);
   return 0;
 }

@@ -12,6 +12,7 @@ int cmd_lm_sample(int argc, char **argv); /* tools/cmd_lm_sample.c */
 int cmd_lm_eval(int argc, char **argv); /* tools/cmd_lm_eval.c */
 int cmd_classify_eval(int argc, char **argv); /* tools/cmd_classify.c */
 int cmd_classify_backprop(int argc, char **argv); /* tools/cmd_classify.c */
+int cmd_report(int argc, char **argv); /* tools/cmd_report.c */
 
 static const struct { const char *name, *help; int (*fn)(int, char **); } commands[] = {
     {"devices", "list OpenCL platforms and devices", cmd_devices},
@@ -26,6 +27,7 @@ static const struct { const char *name, *help; int (*fn)(int, char **); } comman
     {"lm-eval", "score a trained language model: judge bits/byte, n-gram statistics, held-out cross-entropy", cmd_lm_eval},
     {"classify-eval", "test accuracy of a diffusion classifier (train --task classify), block by block", cmd_classify_eval},
     {"classify-backprop", "train the backprop ViT baseline of the classifier and report its test accuracy", cmd_classify_backprop},
+    {"report", "figures of a run (loss, sigma, partition, memory, trajectory) and one HTML page", cmd_report},
     {"judge", "train the byte-level judge of the language model, or score text (bits per byte)", cmd_judge},
 };
 

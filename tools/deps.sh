@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs the Debian packages dblocks needs, if any is missing.
 # As root through apt-get, otherwise through sudo; a clear message if neither works.
-PKGS="build-essential ocl-icd-opencl-dev opencl-headers libclblast-dev pocl-opencl-icd clinfo zlib1g-dev libpng-dev libjansson-dev dataset-fashion-mnist oclgrind bible-kjv openmpi-bin libopenmpi-dev"
+PKGS="build-essential ocl-icd-opencl-dev opencl-headers libclblast-dev pocl-opencl-icd clinfo zlib1g-dev libpng-dev libjansson-dev dataset-fashion-mnist oclgrind bible-kjv openmpi-bin libopenmpi-dev libcairo2-dev"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
