@@ -398,6 +398,7 @@ char *th_slurp(const char *path, size_t *n) {
   fseek(f, 0, SEEK_SET);
   char *b = db_malloc((size_t)(len > 0 ? len : 0) + 1);
   *n = fread(b, 1, (size_t)(len > 0 ? len : 0), f);
+  b[*n] = 0; /* callers may search it as a string */
   fclose(f);
   return b;
 }
